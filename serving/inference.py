@@ -1,0 +1,263 @@
+"""Protocol semantics of Predict, Classify, Regress, MultiInference and
+GetModelMetadata against one loaded Servable (validation, execution, response
+building), shared by the gRPC and REST front ends and by warmup."""
+
+import numpy as np
+from tensorflow.core.example import example_pb2
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import (
+    classification_pb2,
+    get_model_metadata_pb2,
+    inference_pb2,
+    predict_pb2,
+    regression_pb2,
+)
+
+from serving import tensors
+from serving.errors import failed_precondition, invalid_argument, unimplemented
+
+DEFAULT_SIGNATURE = "serving_default"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSES_KEY = "classes"
+SCORES_KEY = "scores"
+REGRESS_OUTPUT_KEY = "outputs"
+
+
+def fill_model_spec(spec, servable, signature_name=None):
+    spec.name = servable.name
+    spec.version.value = servable.version
+    if signature_name is not None:
+        spec.signature_name = signature_name
+
+
+def _joined(keys):
+    return ",".join(sorted(keys))
+
+
+def predict_inputs(signature, request_inputs):
+    """Numpy inputs checked against the signature the way TF Serving checks."""
+    sent, wanted = set(request_inputs), set(signature.inputs)
+    if sent != wanted:
+        raise invalid_argument(
+            f"input size does not match signature: {len(sent)}!={len(wanted)} "
+            f"len({{{_joined(sent)}}}) != len({{{_joined(wanted)}}}). "
+            f"Sent extra: {{{_joined(sent - wanted)}}}. "
+            f"Missing but required: {{{_joined(wanted - sent)}}}.")
+    arrays = {}
+    for index, key in enumerate(sorted(wanted)):
+        proto, info = request_inputs[key], signature.inputs[key]
+        if proto.dtype != info.dtype:
+            raise invalid_argument(
+                f"Expects arg[{index}] to be {tensors.dtype_name(info.dtype)} but "
+                f"{tensors.dtype_name(proto.dtype)} is provided")
+        array = tensors.to_numpy(proto, key)
+        if not tensors.shape_compatible(array.shape, info.tensor_shape):
+            raise invalid_argument(
+                f"input tensor alias: {key} has shape "
+                f"{tensors.shape_string(array.shape)} which is incompatible with "
+                f"the signature shape {tensors.shape_string(info.tensor_shape)}")
+        arrays[key] = array
+    return arrays
+
+
+def output_keys(signature, output_filter):
+    if not output_filter:
+        return sorted(signature.outputs)
+    seen = []
+    for alias in output_filter:
+        if alias not in signature.outputs:
+            raise invalid_argument(
+                f"output tensor alias not found in signature: {alias} Outputs "
+                f"expected to be in the set {{{_joined(signature.outputs)}}}.")
+        if alias in seen:
+            raise invalid_argument(f"duplicate output tensor alias: {alias}")
+        seen.append(alias)
+    return seen
+
+
+def predict(servable, request, runner):
+    """`runner(signature_name, inputs, output_keys)` executes the signature;
+    it is either servable.run or a batching queue in front of it."""
+    name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+    signature = servable.signature_defs.get(name)
+    if signature is None:
+        raise failed_precondition(f'Serving signature key "{name}" not found.')
+    inputs = predict_inputs(signature, request.inputs)
+    keys = output_keys(signature, request.output_filter)
+    outputs = runner(name, inputs, keys)
+    response = predict_pb2.PredictResponse()
+    fill_model_spec(response.model_spec, servable, name)
+    for key in keys:
+        response.outputs[key].CopyFrom(
+            tensors.to_tensor_proto(outputs[key], signature.outputs[key].dtype))
+    return response
+
+
+def serialized_examples(input_proto):
+    """Serialized tf.Examples from an Input, context merged into each."""
+    kind = input_proto.WhichOneof("kind")
+    if kind == "example_list":
+        examples = [e.SerializeToString()
+                    for e in input_proto.example_list.examples]
+    elif kind == "example_list_with_context":
+        with_context = input_proto.example_list_with_context
+        examples = []
+        for example in with_context.examples:
+            merged = example_pb2.Example()
+            merged.CopyFrom(with_context.context)
+            merged.MergeFrom(example)
+            examples.append(merged.SerializeToString())
+    else:
+        examples = []
+    if not examples:
+        raise invalid_argument("Input is empty.")
+    return examples
+
+
+def _example_signature(servable, spec, method, label):
+    name = spec.signature_name or DEFAULT_SIGNATURE
+    signature = servable.signature_defs.get(name)
+    if signature is None:
+        raise invalid_argument(f"No signature was found with the name: {name}")
+    if signature.method_name != method:
+        raise invalid_argument(
+            f"Expected {label} signature method_name to be {method}. "
+            f"Was: {signature.method_name}")
+    if len(signature.inputs) != 1:
+        raise invalid_argument("Expected one input Tensor.")
+    input_key = next(iter(signature.inputs))
+    if signature.inputs[input_key].dtype != types_pb2.DT_STRING:
+        raise invalid_argument("Input tensor must be DT_STRING of serialized "
+                               "tf.Example protos.")
+    return name, signature, input_key
+
+
+def _run_examples(servable, name, input_key, examples, keys):
+    batch = np.array(examples, dtype=object)
+    return servable.run(name, {input_key: batch}, keys)
+
+
+def classification_result(servable, request):
+    name, signature, input_key = _example_signature(
+        servable, request.model_spec, CLASSIFY_METHOD, "classification")
+    keys = [k for k in (CLASSES_KEY, SCORES_KEY) if k in signature.outputs]
+    if not keys:
+        raise invalid_argument(
+            "Expected classification signature outputs to contain at least one "
+            f"of {{{CLASSES_KEY}, {SCORES_KEY}}}.")
+    examples = serialized_examples(request.input)
+    outputs = _run_examples(servable, name, input_key, examples, keys)
+    classes, scores = outputs.get(CLASSES_KEY), outputs.get(SCORES_KEY)
+    for label, tensor in (("classes", classes), ("scores", scores)):
+        if tensor is not None and (tensor.ndim != 2 or tensor.shape[0] != len(examples)):
+            raise invalid_argument(
+                f"Expected Tensor shape: [{len(examples)} num_classes] but got "
+                f"{tensors.shape_string(tensor.shape)} for output {label}")
+    if classes is not None and scores is not None and classes.shape != scores.shape:
+        raise invalid_argument("Tensors class and score should match in shape.")
+    result = classification_pb2.ClassificationResult()
+    width = (classes if classes is not None else scores).shape[1]
+    for row in range(len(examples)):
+        classifications = result.classifications.add()
+        for column in range(width):
+            entry = classifications.classes.add()
+            if classes is not None:
+                entry.label = _text(classes[row, column])
+            if scores is not None:
+                entry.score = float(scores[row, column])
+    return name, result
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def regression_result(servable, request):
+    name, signature, input_key = _example_signature(
+        servable, request.model_spec, REGRESS_METHOD, "regression")
+    if REGRESS_OUTPUT_KEY not in signature.outputs:
+        raise invalid_argument(
+            f"No output tensor named {REGRESS_OUTPUT_KEY} in regression signature")
+    examples = serialized_examples(request.input)
+    values = _run_examples(servable, name, input_key, examples,
+                           [REGRESS_OUTPUT_KEY])[REGRESS_OUTPUT_KEY]
+    if values.shape not in ((len(examples),), (len(examples), 1)):
+        raise invalid_argument(
+            "Expected output Tensor shape to be either "
+            f"[{len(examples)}] or [{len(examples)},1] but got "
+            f"{tensors.shape_string(values.shape)}")
+    result = regression_pb2.RegressionResult()
+    for value in values.reshape(-1):
+        result.regressions.add().value = float(value)
+    return name, result
+
+
+def classify(servable, request):
+    name, result = classification_result(servable, request)
+    response = classification_pb2.ClassificationResponse(result=result)
+    fill_model_spec(response.model_spec, servable, name)
+    return response
+
+
+def regress(servable, request):
+    name, result = regression_result(servable, request)
+    response = regression_pb2.RegressionResponse(result=result)
+    fill_model_spec(response.model_spec, servable, name)
+    return response
+
+
+def check_multi_inference(request):
+    """Request-level checks that need no servable."""
+    if not request.tasks:
+        raise invalid_argument("MultiInferenceRequest must have at least one task.")
+    model_name, signatures = request.tasks[0].model_spec.name, set()
+    for task in request.tasks:
+        if task.model_spec.name != model_name:
+            raise invalid_argument(
+                "All ModelSpecs in a MultiInferenceRequest must access the same "
+                "model name.")
+        signature = task.model_spec.signature_name or DEFAULT_SIGNATURE
+        if signature in signatures:
+            raise invalid_argument(f"Duplicate evaluation of signature: {signature}")
+        signatures.add(signature)
+        if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
+            raise unimplemented(
+                f"Unsupported signature method_name: {task.method_name}")
+
+
+def multi_inference(servable, request):
+    check_multi_inference(request)
+    response = inference_pb2.MultiInferenceResponse()
+    for task in request.tasks:
+        result = response.results.add()
+        if task.method_name == CLASSIFY_METHOD:
+            sub = classification_pb2.ClassificationRequest(
+                model_spec=task.model_spec, input=request.input)
+            name, classification = classification_result(servable, sub)
+            result.classification_result.CopyFrom(classification)
+        else:
+            sub = regression_pb2.RegressionRequest(
+                model_spec=task.model_spec, input=request.input)
+            name, regression = regression_result(servable, sub)
+            result.regression_result.CopyFrom(regression)
+        fill_model_spec(result.model_spec, servable, name)
+    return response
+
+
+def model_metadata(servable, request):
+    if not request.metadata_field:
+        raise invalid_argument(
+            "GetModelMetadataRequest must specify at least one metadata_field")
+    for field in request.metadata_field:
+        if field != "signature_def":
+            raise invalid_argument(f"Metadata field {field} is not supported")
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    fill_model_spec(response.model_spec, servable)
+    signature_map = get_model_metadata_pb2.SignatureDefMap()
+    for key, signature in servable.signature_defs.items():
+        signature_map.signature_def[key].CopyFrom(signature)
+    response.metadata["signature_def"].Pack(signature_map)
+    return response
+

@@ -1,0 +1,99 @@
+"""Request and load metrics under TF Serving's metric names, rendered in the
+Prometheus text exposition format."""
+
+import threading
+
+# TF Serving reports latencies in microseconds on exponential buckets.
+_BUCKETS = [10 * 1.8 ** i for i in range(26)]
+
+REQUEST_COUNT = ":tensorflow:serving:request_count"
+REQUEST_LATENCY = ":tensorflow:serving:request_latency"
+RUNTIME_LATENCY = ":tensorflow:serving:runtime_latency"
+LOAD_ATTEMPT_COUNT = ":tensorflow:cc:saved_model:load_attempt_count"
+
+DEFAULT_PATH = "/monitoring/prometheus/metrics"
+
+
+class _Histogram:
+    def __init__(self):
+        self.counts = [0] * len(_BUCKETS)
+        self.total = 0
+        self.sum = 0.0
+
+    def observe(self, value):
+        self.total += 1
+        self.sum += value
+        for index, bound in enumerate(_BUCKETS):
+            if value <= bound:
+                self.counts[index] += 1
+                break
+
+
+def _labels(names, values, extra=""):
+    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values)]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}"
+
+
+def _escape(value):
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class Metrics:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._counters = {REQUEST_COUNT: {}, LOAD_ATTEMPT_COUNT: {}}
+        self._histograms = {REQUEST_LATENCY: {}, RUNTIME_LATENCY: {}}
+        self._label_names = {
+            REQUEST_COUNT: ("model_name", "status"),
+            LOAD_ATTEMPT_COUNT: ("model_path", "status"),
+            REQUEST_LATENCY: ("model_name", "API", "entrypoint"),
+            RUNTIME_LATENCY: ("model_name", "API", "runtime"),
+        }
+
+    def _count(self, name, labels):
+        with self._lock:
+            series = self._counters[name]
+            series[labels] = series.get(labels, 0) + 1
+
+    def _observe(self, name, labels, micros):
+        with self._lock:
+            series = self._histograms[name]
+            series.setdefault(labels, _Histogram()).observe(micros)
+
+    def observe_request(self, model_name, api, entrypoint, status, seconds):
+        self._count(REQUEST_COUNT, (model_name, status))
+        self._observe(REQUEST_LATENCY, (model_name, api, entrypoint), seconds * 1e6)
+
+    def observe_runtime(self, model_name, api, seconds):
+        self._observe(RUNTIME_LATENCY, (model_name, api, "TF2"), seconds * 1e6)
+
+    def observe_load(self, path, error):
+        self._count(LOAD_ATTEMPT_COUNT, (path, "success" if error is None else "fail"))
+
+    def counter_value(self, name, labels):
+        with self._lock:
+            return self._counters[name].get(tuple(labels), 0)
+
+    def prometheus_text(self):
+        lines = []
+        with self._lock:
+            for name, series in self._counters.items():
+                lines.append(f"# TYPE {name} counter")
+                for labels, value in sorted(series.items()):
+                    lines.append(f"{name}{_labels(self._label_names[name], labels)} {value}")
+            for name, series in self._histograms.items():
+                lines.append(f"# TYPE {name} histogram")
+                names = self._label_names[name]
+                for labels, hist in sorted(series.items()):
+                    running = 0
+                    for bound, count in zip(_BUCKETS, hist.counts):
+                        running += count
+                        le = f'le="{bound:.6g}"'
+                        lines.append(f"{name}_bucket{_labels(names, labels, le)} {running}")
+                    inf = 'le="+Inf"'
+                    lines.append(f"{name}_bucket{_labels(names, labels, inf)} {hist.total}")
+                    lines.append(f"{name}_sum{_labels(names, labels)} {hist.sum:.6g}")
+                    lines.append(f"{name}_count{_labels(names, labels)} {hist.total}")
+        return "\n".join(lines) + "\n"

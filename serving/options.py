@@ -1,0 +1,138 @@
+"""Server options (TF Serving's flag names and defaults) and the text-proto
+files they point at."""
+
+import dataclasses
+import os
+
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from serving.config_protos import BatchingParameters, MonitoringConfig, SSLConfig
+from serving.errors import invalid_argument
+
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # gRPC's own default receive limit
+
+
+@dataclasses.dataclass
+class ServerOptions:
+    port: int = 8500
+    grpc_socket_path: str = ""
+    rest_api_port: int = 0
+    rest_api_num_threads: int = 0
+    rest_api_timeout_in_ms: int = 30000
+    enable_batching: bool = False
+    batching_parameters_file: str = ""
+    model_name: str = "default"
+    model_base_path: str = ""
+    model_config_file: str = ""
+    model_config_file_poll_wait_seconds: int = 0
+    file_system_poll_wait_seconds: int = 1
+    monitoring_config_file: str = ""
+    ssl_config_file: str = ""
+    enable_model_warmup: bool = True
+    num_request_iterations_for_warmup: int = 1
+    grpc_channel_arguments: str = ""
+    grpc_max_threads: int = 0
+    tensorflow_intra_op_parallelism: int = 0
+    tensorflow_inter_op_parallelism: int = 0
+    # Not TF Serving flags: the real binary binds every interface and has no
+    # single request-size knob; the embedded server needs both.
+    host: str = "127.0.0.1"
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+
+
+# Flags that only the embedded server understands; the launcher drops them
+# before exec'ing tensorflow_model_server, which rejects unknown flags.
+EMBEDDED_ONLY = ("host", "max_request_bytes")
+
+
+def _read_text_proto(path, message, what):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise invalid_argument(f"Cannot read {what} file {path}: {exc}") from None
+    try:
+        return text_format.Parse(text, message)
+    except text_format.ParseError as exc:
+        raise invalid_argument(f"Invalid {what} file {path}: {exc}") from None
+
+
+def read_model_config_file(path):
+    return _read_text_proto(path, model_server_config_pb2.ModelServerConfig(),
+                            "model config")
+
+
+def model_server_config(options):
+    """The ModelServerConfig the server starts with."""
+    if options.model_config_file:
+        return read_model_config_file(options.model_config_file)
+    if not options.model_base_path:
+        raise invalid_argument(
+            "Both server_model_config_file and model_base_path cannot be empty!")
+    config = model_server_config_pb2.ModelServerConfig()
+    model = config.model_config_list.config.add()
+    model.name = options.model_name
+    model.base_path = os.path.abspath(options.model_base_path)
+    model.model_platform = "tensorflow"
+    return config
+
+
+def batching_parameters(options):
+    """Parameters with TF Serving's defaults filled in for unset fields."""
+    params = BatchingParameters()
+    if options.batching_parameters_file:
+        params = _read_text_proto(options.batching_parameters_file, params,
+                                  "batching parameters")
+    return {
+        "max_batch_size": _value(params, "max_batch_size", 1000),
+        "batch_timeout_micros": _value(params, "batch_timeout_micros", 0),
+        "max_enqueued_batches": _value(params, "max_enqueued_batches", 10),
+        "num_batch_threads": _value(params, "num_batch_threads",
+                                    os.cpu_count() or 1),
+        "allowed_batch_sizes": list(params.allowed_batch_sizes),
+    }
+
+
+def _value(params, field, default):
+    return getattr(params, field).value if params.HasField(field) else default
+
+
+def monitoring_config(options):
+    if not options.monitoring_config_file:
+        return MonitoringConfig()
+    return _read_text_proto(options.monitoring_config_file, MonitoringConfig(),
+                            "monitoring config")
+
+
+def ssl_config(options):
+    if not options.ssl_config_file:
+        return None
+    return _read_text_proto(options.ssl_config_file, SSLConfig(), "SSL config")
+
+
+def grpc_channel_arguments(options):
+    """'key=value,key=value' into gRPC server options (ints where numeric)."""
+    pairs = []
+    for item in filter(None, options.grpc_channel_arguments.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise invalid_argument(f"Invalid grpc_channel_arguments entry: {item}")
+        pairs.append((key.strip(),
+                      int(value) if value.strip().lstrip("-").isdigit()
+                      else value.strip()))
+    return pairs
+
+
+def flag_args(options, skip=EMBEDDED_ONLY):
+    """Options as --name=value arguments, omitting values left at default."""
+    defaults = ServerOptions()
+    args = []
+    for field in dataclasses.fields(ServerOptions):
+        value = getattr(options, field.name)
+        if field.name in skip or value == getattr(defaults, field.name):
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        args.append(f"--{field.name}={value}")
+    return args

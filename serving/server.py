@@ -1,0 +1,182 @@
+"""The embedded model server: wires options into the registry, gRPC and REST
+front ends, pollers, batching, monitoring and request logging."""
+
+import logging
+import os
+import threading
+from concurrent import futures
+
+import grpc
+
+from serving import options as opts
+from serving import warmup
+from serving import inference
+from serving.batching import Batcher
+from serving.errors import ServingError
+from serving.grpc_service import add_services
+from serving.model_registry import ModelRegistry
+from serving.monitoring import DEFAULT_PATH, Metrics
+from serving.request_log import RequestLogger
+from serving.servable import Servable
+from serving.service_core import ServingCore
+
+log = logging.getLogger(__name__)
+
+
+def _set_tf_threads(options):
+    import tensorflow as tf
+
+    # Only possible before TF creates its runtime; in a process that already
+    # ran TF (tests, notebooks) the existing settings stay.
+    try:
+        if options.tensorflow_intra_op_parallelism:
+            tf.config.threading.set_intra_op_parallelism_threads(
+                options.tensorflow_intra_op_parallelism)
+        if options.tensorflow_inter_op_parallelism:
+            tf.config.threading.set_inter_op_parallelism_threads(
+                options.tensorflow_inter_op_parallelism)
+    except RuntimeError as exc:
+        log.warning("TensorFlow thread settings not applied: %s", exc)
+
+
+class ModelServer:
+    def __init__(self, options):
+        self.options = options
+        self.metrics = None
+        self.request_logger = RequestLogger()
+        self.batcher = None
+        self.registry = None
+        self.core = None
+        self.grpc_port = None
+        self.rest_port = None
+        self._grpc_server = None
+        self._rest_server = None
+        self._stop = threading.Event()
+        self._threads = []
+        self._file_config = None
+
+    def _load(self, name, version, path):
+        servable = Servable.load(name, version, path)
+        if self.options.enable_model_warmup:
+            records = warmup.read_warmup_logs(path)
+            for _ in range(max(1, self.options.num_request_iterations_for_warmup)):
+                warmup.run_warmup(servable, records, inference)
+        return servable
+
+    def _on_load(self, name, version, error):
+        if self.metrics:
+            model = self.registry.model(name)
+            base = model.config.base_path if model else name
+            self.metrics.observe_load(os.path.join(base, str(version)), error)
+
+    def start(self):
+        """Loads the initial models and opens the ports; raises ServingError
+        for an unusable configuration, like the real server failing to start."""
+        options = self.options
+        _set_tf_threads(options)
+        config = opts.model_server_config(options)
+        monitoring = opts.monitoring_config(options)
+        prometheus = monitoring.prometheus_config
+        self.metrics = Metrics()
+        if options.enable_batching:
+            self.batcher = Batcher(**opts.batching_parameters(options))
+        self.registry = ModelRegistry(self._load, on_load=self._on_load)
+        self.core = ServingCore(self.registry, self.batcher, self.metrics,
+                                self.request_logger, reload_hook=None)
+        self.registry.apply_config(config)
+        if options.model_config_file:
+            self._file_config = config
+        self._start_grpc()
+        if options.rest_api_port:
+            from serving.rest_api import start_rest_server
+
+            self._rest_server = start_rest_server(
+                self.core, options.host, options.rest_api_port,
+                timeout_ms=options.rest_api_timeout_in_ms,
+                max_body_bytes=options.max_request_bytes,
+                metrics_path=(prometheus.path or DEFAULT_PATH)
+                if prometheus.enable else None,
+                metrics=self.metrics,
+                num_threads=options.rest_api_num_threads)
+            self.rest_port = self._rest_server.server_address[1]
+        if options.file_system_poll_wait_seconds > 0:
+            self._spawn(self.registry.poll_all, options.file_system_poll_wait_seconds,
+                        "fs-poll")
+        if options.model_config_file and options.model_config_file_poll_wait_seconds > 0:
+            self._spawn(self._reload_config_file,
+                        options.model_config_file_poll_wait_seconds, "config-poll")
+        log.info("Serving gRPC on %s:%s%s", options.host, self.grpc_port,
+                 f", REST on {options.host}:{self.rest_port}" if self.rest_port else "")
+        return self
+
+    def _start_grpc(self):
+        options = self.options
+        workers = options.grpc_max_threads or max(8, 4 * (os.cpu_count() or 1))
+        channel_args = [
+            ("grpc.max_receive_message_length", options.max_request_bytes),
+            ("grpc.max_send_message_length", -1),
+        ] + opts.grpc_channel_arguments(options)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
+                             options=channel_args)
+        add_services(server, self.core)
+        address = f"{options.host}:{options.port}"
+        ssl = opts.ssl_config(options)
+        if ssl is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(ssl.server_key.encode(), ssl.server_cert.encode())],
+                root_certificates=ssl.custom_ca.encode() or None,
+                require_client_auth=ssl.client_verify)
+            self.grpc_port = server.add_secure_port(address, credentials)
+        else:
+            self.grpc_port = server.add_insecure_port(address)
+        if not self.grpc_port:
+            raise ServingError(grpc.StatusCode.UNAVAILABLE,
+                               f"Failed to bind gRPC port {address}")
+        if options.grpc_socket_path:
+            server.add_insecure_port(f"unix:{options.grpc_socket_path}")
+        server.start()
+        self._grpc_server = server
+
+    def _spawn(self, step, interval, name):
+        def loop():
+            while not self._stop.wait(interval):
+                try:
+                    step()
+                except Exception:  # a poll failure must not end polling
+                    log.exception("%s step failed", name)
+        thread = threading.Thread(target=loop, daemon=True, name=name)
+        thread.start()
+        self._threads.append(thread)
+
+    def _reload_config_file(self):
+        try:
+            config = opts.read_model_config_file(self.options.model_config_file)
+        except ServingError as exc:
+            log.error("Keeping current model config: %s", exc.message)
+            return
+        if config == self._file_config:
+            return
+        log.info("Model config file changed; reloading")
+        try:
+            self.registry.apply_config(config)
+        except ServingError as exc:
+            log.error("Rejected new model config: %s", exc.message)
+        self._file_config = config
+
+    def wait(self):
+        self._stop.wait()
+
+    def stop(self, grace=1.0):
+        self._stop.set()
+        if self._rest_server is not None:
+            self._rest_server.shutdown()
+            self._rest_server.server_close()
+        if self._grpc_server is not None:
+            self._grpc_server.stop(grace).wait()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        if self.batcher is not None:
+            self.batcher.stop()
+        if self.registry is not None:
+            self.registry.retire_all()
+        self.request_logger.close()

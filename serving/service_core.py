@@ -1,0 +1,120 @@
+"""Front-end-independent request handling: resolves the model version, runs
+the protocol operation, and records metrics and sampled request logs. The
+gRPC servicers and the REST handler are thin adapters over this class."""
+
+import logging
+import time
+
+import grpc
+from tensorflow_serving.apis import get_model_status_pb2, model_management_pb2
+
+from serving import inference
+from serving.errors import ServingError, invalid_argument
+
+log = logging.getLogger(__name__)
+
+
+def _require_spec(request):
+    if not request.HasField("model_spec"):
+        raise invalid_argument("Missing ModelSpec")
+
+
+class ServingCore:
+    def __init__(self, registry, batcher=None, metrics=None, request_logger=None,
+                 reload_hook=None):
+        self.registry = registry
+        self._batcher = batcher
+        self._metrics = metrics
+        self._request_logger = request_logger
+        # Lets the server remember a config pushed over gRPC, so the file
+        # poller does not immediately revert it.
+        self._reload_hook = reload_hook
+
+    def _runner(self, servable, api):
+        run = self._batcher.runner(servable) if self._batcher else servable.run
+        if not self._metrics:
+            return run
+
+        def timed(*args):
+            start = time.perf_counter()
+            try:
+                return run(*args)
+            finally:
+                self._metrics.observe_runtime(servable.name, api,
+                                              time.perf_counter() - start)
+        return timed
+
+    def _serve(self, api, entrypoint, request, spec, operation, log_kind):
+        start = time.perf_counter()
+        status = "OK"
+        try:
+            with self.registry.acquire(spec) as handle:
+                response = operation(handle.servable)
+                model = self.registry.model(spec.name)
+            if self._request_logger and log_kind and model is not None:
+                self._request_logger.maybe_log(model.config, log_kind, request,
+                                               response)
+            return response
+        except ServingError as exc:
+            status = exc.code.name
+            raise
+        except Exception as exc:
+            status = grpc.StatusCode.INTERNAL.name
+            log.exception("%s failed", api)
+            raise ServingError(grpc.StatusCode.INTERNAL, str(exc)) from None
+        finally:
+            if self._metrics:
+                self._metrics.observe_request(spec.name, api, entrypoint, status,
+                                              time.perf_counter() - start)
+
+    def predict(self, request, entrypoint="GRPC"):
+        _require_spec(request)
+        return self._serve(
+            "Predict", entrypoint, request, request.model_spec,
+            lambda s: inference.predict(s, request, self._runner(s, "Predict")),
+            "predict_log")
+
+    def classify(self, request, entrypoint="GRPC"):
+        _require_spec(request)
+        return self._serve("Classify", entrypoint, request, request.model_spec,
+                           lambda s: inference.classify(s, request), "classify_log")
+
+    def regress(self, request, entrypoint="GRPC"):
+        _require_spec(request)
+        return self._serve("Regress", entrypoint, request, request.model_spec,
+                           lambda s: inference.regress(s, request), "regress_log")
+
+    def multi_inference(self, request, entrypoint="GRPC"):
+        inference.check_multi_inference(request)
+        return self._serve(
+            "MultiInference", entrypoint, request, request.tasks[0].model_spec,
+            lambda s: inference.multi_inference(s, request), "multi_inference_log")
+
+    def model_metadata(self, request, entrypoint="GRPC"):
+        _require_spec(request)
+        return self._serve("GetModelMetadata", entrypoint, request,
+                           request.model_spec,
+                           lambda s: inference.model_metadata(s, request), None)
+
+    def model_status(self, request):
+        _require_spec(request)
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for version, state, error in self.registry.status(request.model_spec):
+            entry = response.model_version_status.add(version=version, state=state)
+            entry.status.SetInParent()  # TF Serving always reports a status, OK included
+            if error is not None:
+                entry.status.error_code = error.code.value[0]
+                entry.status.error_message = error.message
+        return response
+
+    def reload_config(self, request):
+        response = model_management_pb2.ReloadConfigResponse()
+        try:
+            self.registry.apply_config(request.config)
+        except ServingError as exc:
+            response.status.error_code = exc.code.value[0]
+            response.status.error_message = exc.message
+            raise
+        if self._reload_hook:
+            self._reload_hook(request.config)
+        return response

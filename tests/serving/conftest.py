@@ -1,0 +1,108 @@
+"""Shared fixtures: session-wide tiny models, an in-process server factory and
+a launcher for the real tensorflow_model_server when one is installed."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import grpc
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import serving_test_models as model_fixtures  # noqa: E402
+
+RPC_TIMEOUT = 10.0
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory):
+    """Built once per session: the templates every test copies from."""
+    root = tmp_path_factory.mktemp("model_templates")
+    return {
+        "half_plus_two": model_fixtures.build_half_plus_two(str(root / "half_plus_two")),
+        "half_plus_three": model_fixtures.build_half_plus_two(
+            str(root / "half_plus_three"), b=3.0),
+        "text": model_fixtures.build_text_model(str(root / "text")),
+    }
+
+
+def make_base_path(root, name, template, versions=(123,)):
+    base = os.path.join(str(root), name)
+    os.makedirs(base, exist_ok=True)
+    for version in versions:
+        shutil.copytree(template, os.path.join(base, str(version)))
+    return base
+
+
+class Endpoint:
+    """Where a server under test listens, whichever implementation it is."""
+
+    def __init__(self, grpc_port, rest_port, server=None, process=None):
+        self.grpc_target = f"127.0.0.1:{grpc_port}"
+        self.rest_url = f"http://127.0.0.1:{rest_port}" if rest_port else None
+        self.server = server
+        self.process = process
+        self.channel = grpc.insecure_channel(self.grpc_target)
+
+    def close(self):
+        self.channel.close()
+        if self.server is not None:
+            self.server.stop(grace=0)
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def real_binary():
+    return os.environ.get("TF_SERVING_BINARY") or shutil.which("tensorflow_model_server")
+
+
+def _start_binary(flags):
+    binary = real_binary()
+    if not binary:
+        pytest.skip("real-binary variant: tensorflow_model_server not on PATH and "
+                    "TF_SERVING_BINARY unset (no Docker/binary on this machine)")
+    grpc_port, rest_port = free_port(), free_port()
+    args = [binary, f"--port={grpc_port}", f"--rest_api_port={rest_port}"]
+    args += [f"--{k}={v}" for k, v in flags.items() if k not in ("host",)]
+    process = subprocess.Popen(args)
+    endpoint = Endpoint(grpc_port, rest_port, process=process)
+    grpc.channel_ready_future(endpoint.channel).result(timeout=60)
+    time.sleep(1.0)  # the binary opens its port before models finish loading
+    return endpoint
+
+
+def _start_embedded(flags):
+    from serving.options import ServerOptions
+    from serving.server import ModelServer
+
+    flags = dict(flags)
+    flags.setdefault("port", 0)
+    flags.setdefault("rest_api_port", free_port())
+    flags.setdefault("rest_api_timeout_in_ms", 5000)
+    server = ModelServer(ServerOptions(**flags)).start()
+    return Endpoint(server.grpc_port, server.rest_port, server=server)
+
+
+@pytest.fixture(scope="module")
+def start_server():
+    """start_server(kind="embedded", **flags) -> Endpoint, stopped at module end."""
+    started = []
+
+    def start(kind="embedded", **flags):
+        endpoint = (_start_binary if kind == "binary" else _start_embedded)(flags)
+        started.append(endpoint)
+        return endpoint
+
+    yield start
+    for endpoint in started:
+        endpoint.close()
