@@ -1,0 +1,151 @@
+"""Text cleaning for raw labelled CSVs: decoding, mojibake, stray carriage returns, duplicates.
+
+Cleaning repairs what is broken in the bytes and removes rows that would corrupt training (duplicates, texts
+with conflicting labels). It deliberately does not judge labels or empty texts: the curated schema and
+ExampleValidator are the gate for those, so bad data stops the run visibly instead of disappearing here.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Optional, Tuple
+
+# CrowdFlower-era exports hold UTF-8 punctuation that went through a mac-roman round trip, with bytes that
+# did not survive replaced by "_". The punctuation sequences can be repaired; the rest (mostly emoji) cannot.
+MOJIBAKE_REPAIRS = OrderedDict([
+    ("\u2030\u00db\u00aa", "'"),   # ‰Ûª  right single quote
+    ("\u2030\u00db\u00f7", "'"),   # ‰Û÷  left single quote
+    ("\u2030\u00db\u00cf", '"'),   # ‰ÛÏ  left double quote
+    ("\u2030\u00db\u00f9", '"'),   # ‰Ûù  right double quote
+    ("\u2030\u00db\u00d2", " - "),  # ‰ÛÒ  em dash
+    ("\u2030\u00db\u00d3", " - "),  # ‰ÛÓ  en dash
+    ("\u2030\u00db\u00a2", " "),   # ‰Û¢  bullet
+    ("\u2030\u00db_", "..."),      # ‰Û_  ellipsis
+])
+# A run of non-ASCII characters, possibly interleaved with the "_" placeholders of lost bytes.
+_MOJIBAKE_RUN = re.compile(r"_*(?:[^\x00-\x7f]+_*)+")
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass
+class CleaningReport:
+    rows_in: int = 0
+    rows_out: int = 0
+    encoding: str = "utf-8"
+    mojibake_repaired: int = 0
+    carriage_returns_removed: int = 0
+    dropped: Dict[str, int] = field(default_factory=Counter)
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        self.dropped[reason] += count
+
+    def lines(self) -> List[str]:
+        out = [f"rows in: {self.rows_in}", f"encoding: {self.encoding}",
+               f"rows with mojibake repaired or stripped: {self.mojibake_repaired}",
+               f"rows with stray carriage returns fixed: {self.carriage_returns_removed}"]
+        out += [f"dropped ({reason}): {n}" for reason, n in sorted(self.dropped.items())]
+        out.append(f"rows out: {self.rows_out}")
+        return out
+
+
+def decode(raw: bytes) -> Tuple[str, str]:
+    """Returns (text, encoding). Valid UTF-8 is kept as is; anything else is read as mac-roman mojibake."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        # mac-roman maps every byte, so decoding cannot fail; the damage is repaired row by row.
+        return raw.decode("mac_roman"), "mac_roman"
+
+
+def repair_mojibake(text: str) -> str:
+    for broken, fixed in MOJIBAKE_REPAIRS.items():
+        text = text.replace(broken, fixed)
+    return _MOJIBAKE_RUN.sub(" ", text)
+
+
+def normalize_whitespace(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def read_rows(raw: bytes, columns: Iterable[str], report: CleaningReport) -> List[Dict[str, str]]:
+    """Parses CSV bytes and returns the requested columns; a missing column is an error naming it."""
+    text, report.encoding = decode(raw)
+    # Stray "\r" inside fields or as line ends: csv handles "\r\n", lone "\r" are whitespace noise.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ValueError(f"CSV has no column(s) {missing}; its header is {header}")
+    rows = []
+    for row in reader:
+        rows.append({c: row[c] if row[c] is not None else "" for c in columns})
+    report.rows_in = len(rows)
+    return rows
+
+
+def clean_text(text: str, encoding: str, report: CleaningReport) -> str:
+    if "\r" in text:
+        report.carriage_returns_removed += 1
+    if encoding != "utf-8":
+        repaired = repair_mojibake(text)
+        if repaired != text:
+            report.mojibake_repaired += 1
+        text = repaired
+    return normalize_whitespace(text)
+
+
+def deduplicate(rows: List[Dict[str, str]], text_key: str, label_key: str,
+                report: CleaningReport) -> List[Dict[str, str]]:
+    """Keeps the first of exact duplicates; drops every copy of a text seen with more than one label.
+
+    Texts are compared case-insensitively after whitespace normalisation, the same identity the
+    hash split uses, so a duplicate can never straddle train and test.
+    """
+    labels_by_text: Dict[str, set] = {}
+    for row in rows:
+        labels_by_text.setdefault(dedup_key(row[text_key]), set()).add(row[label_key])
+    seen = set()
+    kept = []
+    for row in rows:
+        key = dedup_key(row[text_key])
+        if len(labels_by_text[key]) > 1:
+            report.drop("same text with conflicting labels")
+            continue
+        if key in seen:
+            report.drop("exact duplicate text")
+            continue
+        seen.add(key)
+        kept.append(row)
+    return kept
+
+
+def dedup_key(text: str) -> str:
+    return normalize_whitespace(text).lower()
+
+
+def clean_rows(raw: bytes, text_column: str, label_column: str, split_column: Optional[str],
+               ) -> Tuple[List[Dict[str, str]], CleaningReport]:
+    """Returns rows keyed by the source column names, cleaned, and the report of what happened."""
+    report = CleaningReport()
+    columns = [text_column, label_column] + ([split_column] if split_column else [])
+    rows = read_rows(raw, columns, report)
+    for row in rows:
+        row[text_column] = clean_text(row[text_column], report.encoding, report)
+        row[label_column] = normalize_whitespace(row[label_column])
+        if split_column:
+            row[split_column] = normalize_whitespace(row[split_column]).lower()
+    # Deduplicate within each published split only: the published split is kept as is.
+    if split_column:
+        kept = []
+        for split in sorted({r[split_column] for r in rows}):
+            kept += deduplicate([r for r in rows if r[split_column] == split], text_column, label_column, report)
+        rows = kept
+    else:
+        rows = deduplicate(rows, text_column, label_column, report)
+    report.rows_out = len(rows)
+    return rows, report

@@ -1,0 +1,130 @@
+"""The first stage: turn a raw CSV into a clean UTF-8 span under the pipeline's data root.
+
+Layout (what CsvExampleGen reads):
+    <data_root>/span-<N>/<train|eval|test>/data.csv   when the source carries its published split
+    <data_root>/span-<N>/all/data.csv                 otherwise (ExampleGen hash-splits on the text)
+A span folder appears by atomic rename, so ExampleGen never reads half a span. Ingesting content
+identical to the latest span adds nothing, which keeps an unchanged re-run fully cached.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from tfx_pipeline import features
+from tfx_pipeline.cleaning import CleaningReport, clean_rows
+from tfx_pipeline.config import PipelineConfig
+
+UNSPLIT_FOLDER = "all"
+MANIFEST = "_ingest.json"
+_SPAN_DIR = re.compile(r"^span-(\d+)$")
+
+
+@dataclass
+class IngestResult:
+    span: int
+    path: Path
+    created: bool
+    report: CleaningReport
+    rows_per_split: Dict[str, int]
+
+    def lines(self) -> List[str]:
+        state = "written" if self.created else "unchanged, reusing"
+        splits = ", ".join(f"{k} {v}" for k, v in self.rows_per_split.items())
+        return self.report.lines() + [f"rows per split: {splits}", f"span {self.span} {state}: {self.path}"]
+
+
+def span_input_patterns(config: PipelineConfig) -> Dict[str, str]:
+    """Split name -> file pattern relative to the data root, with TFX's {SPAN} placeholder."""
+    if config.data.split_column:
+        return {split: f"span-{{SPAN}}/{split}/*" for split in features.SPLITS}
+    return {"all": f"span-{{SPAN}}/{UNSPLIT_FOLDER}/*"}
+
+
+def existing_spans(data_root: Path) -> List[int]:
+    if not data_root.is_dir():
+        return []
+    return sorted(int(m.group(1)) for p in data_root.iterdir() if p.is_dir() and (m := _SPAN_DIR.match(p.name)))
+
+
+def _sample(rows: List[Dict[str, str]], n: int, text_key: str) -> List[Dict[str, str]]:
+    # Order by a hash of the text: deterministic, and proportional across labels and published splits.
+    def key(row):
+        return hashlib.sha1(row[text_key].encode("utf-8")).hexdigest()
+    return sorted(rows, key=key)[:n]
+
+
+def _to_split(value: str, split_column: str) -> str:
+    try:
+        return features.SPLIT_ALIASES[value]
+    except KeyError:
+        raise ValueError(f"column '{split_column}' holds '{value}'; expected one of "
+                         f"{sorted(features.SPLIT_ALIASES)}") from None
+
+
+def _csv_bytes(rows: List[Dict[str, str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([features.TEXT, features.LABEL, features.LENGTH_BUCKET])
+    for row in rows:
+        writer.writerow([row[features.TEXT], row[features.LABEL], features.length_bucket(row[features.TEXT])])
+    return out.getvalue().encode("utf-8")
+
+
+def ingest(config: PipelineConfig, source: Optional[Path] = None, sample: Optional[int] = None) -> IngestResult:
+    """Cleans `source` (default: the configured source) and adds it as the next span unless unchanged."""
+    source = Path(source) if source else config.source_path()
+    if not source.is_file():
+        raise FileNotFoundError(f"data source {source} does not exist")
+    data = config.data
+    try:
+        rows, report = clean_rows(source.read_bytes(), data.text_column, data.label_column, data.split_column)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    if sample is not None:
+        before = len(rows)
+        rows = _sample(rows, sample, data.text_column)
+        report.drop(f"outside the --sample {sample}", before - len(rows))
+        report.rows_out = len(rows)
+
+    files: Dict[str, List[Dict[str, str]]] = {}
+    for row in rows:
+        split = _to_split(row[data.split_column], data.split_column) if data.split_column else UNSPLIT_FOLDER
+        files.setdefault(split, []).append({features.TEXT: row[data.text_column],
+                                            features.LABEL: row[data.label_column]})
+    if data.split_column:
+        absent = [s for s in features.SPLITS if s not in files]
+        if absent:
+            raise ValueError(f"{source}: column '{data.split_column}' has no rows for split(s) {absent}")
+    payload = {split: _csv_bytes(files[split]) for split in sorted(files)}
+    digest = hashlib.sha256(b"".join(split.encode() + body for split, body in payload.items())).hexdigest()
+    rows_per_split = {split: len(files[split]) for split in sorted(files)}
+
+    data_root = config.paths.data_root
+    spans = existing_spans(data_root)
+    if spans:
+        latest = data_root / f"span-{spans[-1]}"
+        manifest = latest / MANIFEST
+        if manifest.is_file() and json.loads(manifest.read_text()).get("sha256") == digest:
+            return IngestResult(spans[-1], latest, False, report, rows_per_split)
+
+    span = (spans[-1] + 1) if spans else 1
+    final = data_root / f"span-{span}"
+    staging = data_root / f".span-{span}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    for split, body in payload.items():
+        (staging / split).mkdir(parents=True)
+        (staging / split / "data.csv").write_bytes(body)
+    (staging / MANIFEST).write_text(json.dumps({
+        "sha256": digest, "source": str(source), "sample": sample,
+        "rows_per_split": rows_per_split, "report": report.lines()}, indent=2))
+    os.rename(staging, final)
+    return IngestResult(span, final, True, report, rows_per_split)
