@@ -1,0 +1,78 @@
+"""Transform's preprocessing_fn: text normalisation and tokenisation shared by training and serving.
+
+Only tf.strings and tft ops: the graph is embedded in the exported model, and TF Serving cannot load
+TF-Text custom ops.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from tfx_pipeline import features
+
+URL_TOKEN = "xxurl"
+USER_TOKEN = "xxuser"
+NUMBER_TOKEN = "xxnum"
+
+_RULES = (
+    (r"https?://\S+|www\.\S+", f" {URL_TOKEN} "),
+    (r"@\w+", f" {USER_TOKEN} "),
+    # Hashtags carry sentiment words (#fail, #love): keep the word, drop the sign.
+    (r"#(\w)", r"\1"),
+    (r"\d+(?:[.,:]\d+)*", f" {NUMBER_TOKEN} "),
+    # Punctuation that carries sentiment becomes tokens of its own; the rest separates words.
+    (r"([!?])", r" \1 "),
+    (r"[^\w!?' ]+", " "),
+    (r"(^|\s)'+|'+(\s|$)", " "),
+)
+
+
+def normalize(text: tf.Tensor) -> tf.Tensor:
+    """Lower-cases and rewrites URLs, @mentions and numbers to placeholder tokens. text: string [batch]."""
+    text = tf.strings.lower(text, encoding="utf-8")
+    for pattern, replacement in _RULES:
+        text = tf.strings.regex_replace(text, pattern, replacement)
+    return tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
+
+
+def tokenize(text: tf.Tensor, max_tokens: int) -> tf.RaggedTensor:
+    return tf.strings.split(normalize(text))[:, :max_tokens]
+
+
+def label_ids(labels: tf.Tensor, label_list: List[str]) -> tf.Tensor:
+    """Maps label strings to ids in the order of the configured label list (never a data-derived order)."""
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(label_list), tf.range(len(label_list), dtype=tf.int64)),
+        default_value=-1)
+    return table.lookup(labels)
+
+
+def _dense_1d(tensor: tf.Tensor) -> tf.Tensor:
+    if isinstance(tensor, tf.sparse.SparseTensor):
+        tensor = tf.sparse.to_dense(tensor, default_value="")
+    return tf.reshape(tensor, [-1])
+
+
+def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
+    """custom_config: {"labels": [...], "max_tokens", "vocab_size", "oov_buckets", "min_frequency"}."""
+    max_tokens = int(custom_config["max_tokens"])
+    tokens = tokenize(_dense_1d(inputs[features.TEXT]), max_tokens)
+    ids = tft.compute_and_apply_vocabulary(
+        tokens,
+        top_k=int(custom_config["vocab_size"]),
+        frequency_threshold=int(custom_config["min_frequency"]),
+        num_oov_buckets=int(custom_config["oov_buckets"]),
+        vocab_filename=features.VOCABULARY_NAME)
+    # Shift by one so that 0 is padding and every real token (OOV buckets included) is >= 1.
+    padded = (ids + 1).to_tensor(default_value=0, shape=[None, max_tokens])
+    outputs = {features.TOKEN_IDS: padded}
+    if features.LABEL in inputs:
+        outputs[features.LABEL_ID] = label_ids(_dense_1d(inputs[features.LABEL]), list(custom_config["labels"]))
+    return outputs
+
+
+def vocabulary_size(tf_transform_output: tft.TFTransformOutput, oov_buckets: int) -> int:
+    """Embedding rows needed: padding + vocabulary + OOV buckets."""
+    return 1 + tf_transform_output.vocabulary_size_by_name(features.VOCABULARY_NAME) + oov_buckets

@@ -1,0 +1,50 @@
+"""The Trainer's run_fn: fit on the train split, early-stop on eval, export both serving signatures."""
+from __future__ import annotations
+
+from typing import List
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from tfx_pipeline import features
+from trainer.export import export_model
+from trainer.model import build_model
+from trainer.preprocessing import vocabulary_size
+
+
+def _dataset(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
+             tf_transform_output: tft.TFTransformOutput, batch_size: int, seed: int, shuffle: bool) -> tf.data.Dataset:
+    return data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=features.LABEL_ID, num_epochs=1,
+                                       shuffle=shuffle, shuffle_seed=seed),
+        tf_transform_output.transformed_metadata.schema,
+    ).prefetch(tf.data.AUTOTUNE)
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """custom_config: {"labels", "max_tokens", "oov_buckets", "hyperparameters": {...}} from the pipeline config."""
+    config = fn_args.custom_config
+    hp = config["hyperparameters"]
+    labels = list(config["labels"])
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+
+    def dataset(files, shuffle):
+        return _dataset(files, fn_args.data_accessor, tf_transform_output, int(hp["batch_size"]), int(hp["seed"]),
+                        shuffle)
+
+    model = build_model(vocabulary_size(tf_transform_output, int(config["oov_buckets"])), len(labels),
+                        int(config["max_tokens"]), hp)
+    model.fit(
+        dataset(fn_args.train_files, shuffle=True),
+        validation_data=dataset(fn_args.eval_files, shuffle=False),
+        epochs=int(hp["epochs"]),
+        verbose=2,
+        callbacks=[
+            tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(hp["patience"]),
+                                             restore_best_weights=True),
+            tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+        ])
+    export_model(model, tf_transform_output, labels, fn_args.serving_model_dir)
