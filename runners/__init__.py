@@ -1,0 +1,1 @@
+"""Runners bind a config to create_pipeline and hand the result to an orchestrator."""

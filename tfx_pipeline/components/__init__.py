@@ -1,0 +1,1 @@
+"""Custom TFX components and executors used by the pipeline."""

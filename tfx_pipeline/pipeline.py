@@ -1,0 +1,117 @@
+"""The pipeline: one create_pipeline(config) that every runner (local, Airflow, Kubeflow) uses.
+
+Model code is named by entry point (config.transform.preprocessing_fn, config.trainer.run_fn), so this module
+never imports it and TFX never has to package it.
+"""
+from __future__ import annotations
+
+from typing import List
+
+from tfx import v1 as tfx
+from tfx.dsl.components.base import executor_spec
+
+from tfx_pipeline import features
+from tfx_pipeline.components import atomic_pusher
+from tfx_pipeline.components.data_gate import DataGate
+from tfx_pipeline.config import PipelineConfig
+from tfx_pipeline.evaluation import eval_config
+from tfx_pipeline.ingest import UNSPLIT_FOLDER, span_input_patterns
+
+# Component ids, in dependency order: the names users see in MLMD, Airflow and Kubeflow.
+EXAMPLE_GEN = "csv_example_gen"
+STATISTICS_GEN = "statistics_gen"
+SCHEMA_IMPORTER = "curated_schema_importer"
+EXAMPLE_VALIDATOR = "example_validator"
+DATA_GATE = "data_gate"
+TRANSFORM = "transform"
+TRAINER = "trainer"
+BASELINE_RESOLVER = "latest_blessed_model_resolver"
+EVALUATOR = "evaluator"
+PUSHER = "pusher"
+
+
+def example_gen_component(config: PipelineConfig) -> tfx.components.CsvExampleGen:
+    patterns = span_input_patterns(config)
+    input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name=n, pattern=p) for n, p in patterns.items()])
+    output_config = None
+    if list(patterns) == [UNSPLIT_FOLDER]:
+        # Hash split keyed on the text: every copy of a text lands in the same split.
+        output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(
+            splits=[tfx.proto.SplitConfig.Split(name=features.TRAIN_SPLIT, hash_buckets=8),
+                    tfx.proto.SplitConfig.Split(name=features.EVAL_SPLIT, hash_buckets=1),
+                    tfx.proto.SplitConfig.Split(name=features.TEST_SPLIT, hash_buckets=1)],
+            partition_feature_name=features.TEXT))
+    return tfx.components.CsvExampleGen(
+        # With {SPAN} in the patterns, ExampleGen reads the latest span.
+        input_base=str(config.paths.data_root), input_config=input_config,
+        output_config=output_config).with_id(EXAMPLE_GEN)
+
+
+def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+    example_gen = example_gen_component(config)
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
+    schema_importer = tfx.components.ImportSchemaGen(
+        schema_file=str(config.schema_file)).with_id(SCHEMA_IMPORTER)
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_importer.outputs["schema"]).with_id(EXAMPLE_VALIDATOR)
+    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"]).with_id(DATA_GATE)
+
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_importer.outputs["schema"],
+        preprocessing_fn=config.transform.preprocessing_fn,
+        custom_config={"labels": list(config.labels), **config.transform.model_dump(exclude={"preprocessing_fn"})},
+    ).with_id(TRANSFORM)
+    transform.add_upstream_node(data_gate)
+
+    trainer = tfx.components.Trainer(
+        run_fn=config.trainer.run_fn,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_importer.outputs["schema"],
+        custom_config={
+            "labels": list(config.labels),
+            "max_tokens": config.transform.max_tokens,
+            "oov_buckets": config.transform.oov_buckets,
+            "hyperparameters": config.trainer.hyperparameters.model_dump(),
+        },
+    ).with_id(TRAINER)
+
+    baseline_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id(BASELINE_RESOLVER)
+
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        example_splits=[features.TEST_SPLIT],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=eval_config(config),
+    ).with_id(EVALUATOR)
+
+    components: List = [example_gen, statistics_gen, schema_importer, example_validator, data_gate, transform,
+                        trainer, baseline_resolver, evaluator]
+    # No threshold means no quality bar: such a run trains and evaluates, but nothing can be pushed.
+    if config.evaluation.thresholds:
+        pusher = tfx.components.Pusher(
+            model=trainer.outputs["model"],
+            model_blessing=evaluator.outputs["blessing"],
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(config.push_root))),
+            custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
+        ).with_id(PUSHER)
+        components.append(pusher)
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=str(config.pipeline_root),
+        components=components,
+        enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(config.metadata_path)),
+        beam_pipeline_args=list(config.beam.args),
+    )
