@@ -1,0 +1,118 @@
+"""`mlops`: one CLI whose subcommands map onto the stages (ingest, schema, run, predict, serve)."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Tuple
+
+import click
+
+from tfx_pipeline.config import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+config_option = click.option("--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG,
+                             show_default=True, help="Pipeline config (YAML).")
+
+
+def _load(config_path: Path) -> PipelineConfig:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def mlops() -> None:
+    """Text classification on TFX: ingest, validate, transform, train, evaluate, push, serve."""
+
+
+@mlops.command()
+@config_option
+@click.option("--sample", type=click.IntRange(min=30), default=None,
+              help="Fast development profile: N rows of the source, in a workspace of their own.")
+@click.option("--pipeline-root", type=click.Path(path_type=Path), default=None, help="Overrides paths.pipeline_root.")
+@click.option("--serving-root", type=click.Path(path_type=Path), default=None, help="Overrides paths.serving_root.")
+def run(config_path: Path, sample: Optional[int], pipeline_root: Optional[Path], serving_root: Optional[Path]) -> None:
+    """Ingest the configured source as a span (if changed) and run the pipeline on LocalDagRunner."""
+    from runners import local_runner
+    from tfx_pipeline.ingest import ingest
+    from tfx_pipeline.pipeline import create_pipeline
+    from tfx_pipeline.run_report import build_report
+
+    config = _load(config_path).with_overrides(sample=sample, pipeline_root=pipeline_root, serving_root=serving_root)
+    try:
+        result = ingest(config, sample=sample)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(f"ingestion failed: {exc}") from None
+    click.echo("ingestion:\n  " + "\n  ".join(result.lines()))
+    started = time.time()
+    failure = None
+    try:
+        local_runner.run(config)
+    except Exception as exc:  # the table below still says which component stopped the run
+        failure = exc
+    component_ids = [c.id for c in create_pipeline(config).components]
+    report = build_report(config, component_ids)
+    click.echo(f"\npipeline run {report.run_id} ({time.time() - started:.1f} s wall)\n{report.table()}")
+    if failure is not None:
+        raise click.ClickException(f"the run stopped: {failure}")
+
+
+@mlops.command("ingest")
+@config_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def ingest_command(config_path: Path, file: Path) -> None:
+    """Clean FILE and add it as the next span of the data root (nothing is added if it equals the latest)."""
+    from tfx_pipeline.ingest import ingest
+
+    try:
+        result = ingest(_load(config_path), source=file)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.ClickException(f"ingestion failed: {exc}") from None
+    click.echo("\n".join(result.lines()))
+
+
+@mlops.group()
+def schema() -> None:
+    """Curated schemas: propose an inferred one for review."""
+
+
+@schema.command()
+@config_option
+@click.option("--sample", type=click.IntRange(min=30), default=None, help="Infer from the sample workspace.")
+def propose(config_path: Path, sample: Optional[int]) -> None:
+    """Write SchemaGen's inferred schema beside the curated one (<name>.proposed.pbtxt) for review."""
+    from tfx_pipeline.ingest import ingest
+    from tfx_pipeline.schema_proposal import propose_schema
+
+    config = _load(config_path).with_overrides(sample=sample)
+    ingest(config, sample=sample)
+    click.echo(f"proposed schema written to {propose_schema(config)}; diff it against {config.schema_file}")
+
+
+@mlops.command()
+@config_option
+@click.option("--sample", type=click.IntRange(min=30), default=None, help="Use the sample workspace's model.")
+@click.option("--serving-root", type=click.Path(path_type=Path), default=None)
+@click.argument("texts", nargs=-1, required=True)
+def predict(config_path: Path, sample: Optional[int], serving_root: Optional[Path], texts: Tuple[str, ...]) -> None:
+    """Label TEXTS with the latest pushed version, loaded in this process."""
+    from tfx_pipeline.in_process_predict import format_predictions, latest_version_dir, predict as run_predict
+
+    config = _load(config_path).with_overrides(sample=sample, serving_root=serving_root)
+    try:
+        model_dir = latest_version_dir(config.push_root)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(format_predictions(list(texts), run_predict(model_dir, list(texts)), model_dir.name))
+
+
+def main() -> None:
+    mlops(prog_name="mlops")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

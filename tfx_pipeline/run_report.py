@@ -1,0 +1,212 @@
+"""What a run did, read back from ML Metadata: per component ran / cached / failed / skipped and wall
+seconds, the blessing decision with each metric against its threshold, and the pushed version."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from tfx_pipeline.config import PipelineConfig
+
+_STATES = {
+    metadata_store_pb2.Execution.COMPLETE: "ran",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "failed",
+    metadata_store_pb2.Execution.RUNNING: "running",
+    metadata_store_pb2.Execution.CANCELED: "canceled",
+}
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
+
+
+@dataclass
+class ComponentRun:
+    component_id: str
+    state: str  # ran | cached | failed | skipped (did not run in this pipeline run)
+    seconds: float = 0.0
+    outputs: Dict[str, List[metadata_store_pb2.Artifact]] = field(default_factory=dict)
+
+
+@dataclass
+class MetricCheck:
+    name: str
+    value: Optional[float]
+    lower_bound: float
+    max_drop: float
+    baseline: Optional[float]
+    failures: List[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass
+class RunReport:
+    run_id: str
+    components: List[ComponentRun]
+    blessed: Optional[bool] = None
+    blessing_reason: str = ""
+    checks: List[MetricCheck] = field(default_factory=list)
+    pushed_path: Optional[str] = None
+    pushed_version: Optional[int] = None
+    already_serving_version: Optional[int] = None
+
+    def component(self, component_id: str) -> ComponentRun:
+        return next(c for c in self.components if c.component_id == component_id)
+
+    def table(self) -> str:
+        width = max(len(c.component_id) for c in self.components)
+        lines = [f"{'component':<{width}}  {'state':<8}  {'seconds':>8}"]
+        lines += [f"{c.component_id:<{width}}  {c.state:<8}  {c.seconds:>8.1f}" for c in self.components]
+        lines.append(f"{'total':<{width}}  {'':<8}  {sum(c.seconds for c in self.components):>8.1f}")
+        lines.append("")
+        decision = {True: "BLESSED", False: "NOT BLESSED", None: "no decision"}[self.blessed]
+        lines.append(f"blessing: {decision}" + (f" ({self.blessing_reason})" if self.blessing_reason else ""))
+        for check in self.checks:
+            value = "missing" if check.value is None else f"{check.value:.4f}"
+            baseline = "no baseline" if check.baseline is None else \
+                f"baseline {check.baseline:.4f}, allowed drop {check.max_drop:.4f}"
+            verdict = "ok" if check.ok else "FAIL: " + "; ".join(check.failures)
+            lines.append(f"  {check.name}: {value} (lower bound {check.lower_bound:.4f}; {baseline}) {verdict}")
+        if self.pushed_path:
+            lines.append(f"pushed: {self.pushed_path}")
+        elif self.already_serving_version is not None:
+            lines.append(f"pushed: nothing (version {self.already_serving_version} already holds this model)")
+        else:
+            lines.append("pushed: nothing")
+        return "\n".join(lines)
+
+
+def open_store(metadata_path: Path) -> metadata_store.MetadataStore:
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = str(metadata_path)
+    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(connection)
+
+
+def latest_run_id(store: metadata_store.MetadataStore, pipeline_name: str) -> Optional[str]:
+    runs = [c for c in store.get_contexts_by_type("pipeline_run")
+            if any(p.name == pipeline_name for p in store.get_parent_contexts_by_context(c.id))] \
+        or store.get_contexts_by_type("pipeline_run")
+    return max(runs, key=lambda c: c.create_time_since_epoch).name if runs else None
+
+
+def _outputs(store, execution_id: int) -> Dict[str, List[metadata_store_pb2.Artifact]]:
+    events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type in _OUTPUT_EVENTS]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    outputs: Dict[str, List[metadata_store_pb2.Artifact]] = {}
+    for event in events:
+        key = event.path.steps[0].key if event.path.steps else ""
+        outputs.setdefault(key, []).append(artifacts[event.artifact_id])
+    return outputs
+
+
+def component_runs(store, config: PipelineConfig, component_ids: List[str], run_id: str) -> List[ComponentRun]:
+    run_context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    executions = store.get_executions_by_context(run_context.id) if run_context else []
+    by_node: Dict[str, metadata_store_pb2.Execution] = {}
+    for execution in executions:
+        for context in store.get_contexts_by_execution(execution.id):
+            prefix = config.pipeline_name + "."
+            if context.name.startswith(prefix):
+                by_node[context.name[len(prefix):]] = execution
+    runs = []
+    for component_id in component_ids:
+        execution = by_node.get(component_id)
+        if execution is None:
+            runs.append(ComponentRun(component_id, "skipped"))
+            continue
+        seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
+        runs.append(ComponentRun(component_id, _STATES.get(execution.last_known_state, "unknown"), seconds,
+                                 _outputs(store, execution.id)))
+    return runs
+
+
+def _int_property(artifact: metadata_store_pb2.Artifact, key: str) -> Optional[int]:
+    value = artifact.custom_properties.get(key)
+    return value.int_value if value is not None and value.HasField("int_value") else None
+
+
+def _string_property(artifact: metadata_store_pb2.Artifact, key: str) -> Optional[str]:
+    value = artifact.custom_properties.get(key)
+    return value.string_value if value is not None and value.HasField("string_value") else None
+
+
+def _overall_metrics(evaluation_uri: str) -> Dict[tuple, float]:
+    """(model_name, metric name, is_diff) -> value on the whole test split."""
+    import tensorflow_model_analysis as tfma
+
+    values = {}
+    for metrics in tfma.load_metrics(evaluation_uri):
+        if metrics.slice_key.single_slice_keys:
+            continue
+        for item in metrics.metric_keys_and_values:
+            if item.key.HasField("sub_key") or not item.value.HasField("double_value"):
+                continue
+            values[(item.key.model_name, item.key.name, item.key.is_diff)] = item.value.double_value.value
+    return values
+
+
+def _failure_text(failure) -> str:
+    if failure.message:
+        return failure.message
+    if failure.metric_key.is_diff:
+        return f"change {failure.metric_value.double_value.value:+.4f} against the baseline is too large a drop"
+    return f"{failure.metric_value.double_value.value:.4f} is below the lower bound"
+
+
+def blessing_checks(config: PipelineConfig, evaluation_uri: str) -> List[MetricCheck]:
+    import tensorflow_model_analysis as tfma
+
+    values = _overall_metrics(evaluation_uri)
+    validation = tfma.load_validation_result(evaluation_uri)
+    failures: Dict[str, List[str]] = {}
+    for per_slice in validation.metric_validations_per_slice:
+        if per_slice.slice_key.single_slice_keys:
+            continue
+        for failure in per_slice.failures:
+            failures.setdefault(failure.metric_key.name, []).append(_failure_text(failure))
+    checks = []
+    for name, threshold in config.evaluation.thresholds.items():
+        candidate = next((v for (model, n, diff), v in values.items()
+                          if n == name and not diff and model in ("", "candidate")), None)
+        baseline = values.get(("baseline", name, False))
+        checks.append(MetricCheck(name, candidate, threshold.lower_bound, threshold.max_drop, baseline,
+                                  failures.get(name, [])))
+    return checks
+
+
+def build_report(config: PipelineConfig, component_ids: List[str], run_id: Optional[str] = None) -> RunReport:
+    store = open_store(config.metadata_path)
+    run_id = run_id or latest_run_id(store, config.pipeline_name)
+    if run_id is None:
+        raise LookupError(f"no pipeline run recorded in {config.metadata_path}")
+    report = RunReport(run_id, component_runs(store, config, component_ids, run_id))
+    by_id = {c.component_id: c for c in report.components}
+    evaluator = by_id.get("evaluator")
+    if evaluator and evaluator.state in ("ran", "cached"):
+        blessing = evaluator.outputs.get("blessing", [None])[0]
+        report.blessed = bool(blessing and _int_property(blessing, "blessed"))
+        evaluation = evaluator.outputs.get("evaluation", [None])[0]
+        if evaluation is not None:
+            report.checks = blessing_checks(config, evaluation.uri)
+        if not config.evaluation.thresholds:
+            report.blessed = False
+            report.blessing_reason = "no threshold configured in evaluation.thresholds: refusing to bless"
+        elif not report.blessed:
+            report.blessing_reason = "a threshold was not met"
+    elif evaluator:
+        report.blessing_reason = f"the evaluator did not run ({evaluator.state})"
+    pusher = by_id.get("pusher")
+    if pusher and pusher.state in ("ran", "cached"):
+        pushed = pusher.outputs.get("pushed_model", [None])[0]
+        if pushed is not None and _int_property(pushed, "pushed"):
+            report.pushed_path = _string_property(pushed, "pushed_destination")
+            version = _string_property(pushed, "pushed_version")
+            report.pushed_version = int(version) if version else None
+        elif pushed is not None:
+            report.already_serving_version = _int_property(pushed, "already_serving_version")
+    return report

@@ -1,0 +1,42 @@
+"""`mlops schema propose`: SchemaGen's inferred schema, written beside the curated one for review.
+
+Runs ExampleGen -> StatisticsGen -> SchemaGen with the training pipeline's ids, root and metadata, so the
+first two are served from cache when the training pipeline already read the same span.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tfx import v1 as tfx
+
+from tfx_pipeline.config import PipelineConfig
+from tfx_pipeline.pipeline import STATISTICS_GEN, example_gen_component
+
+SCHEMA_GEN = "schema_gen"
+PROPOSED_SUFFIX = ".proposed.pbtxt"
+
+
+def proposal_path(config: PipelineConfig) -> Path:
+    return config.schema_file.with_name(config.schema_file.name.replace(".pbtxt", "") + PROPOSED_SUFFIX)
+
+
+def propose_schema(config: PipelineConfig) -> Path:
+    example_gen = example_gen_component(config)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
+    schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
+                                          infer_feature_shape=True).with_id(SCHEMA_GEN)
+    config.pipeline_root.mkdir(parents=True, exist_ok=True)
+    tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=str(config.pipeline_root),
+        components=[example_gen, statistics_gen, schema_gen],
+        enable_cache=True,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(config.metadata_path)),
+        beam_pipeline_args=list(config.beam.args)))
+    schema_dir = config.pipeline_root / SCHEMA_GEN / "schema"
+    latest = max(schema_dir.iterdir(), key=lambda p: p.stat().st_mtime)
+    target = proposal_path(config)
+    shutil.copyfile(latest / "schema.pbtxt", target)
+    return target
