@@ -19,12 +19,11 @@ NUMBER_TOKEN = "xxnum"
 _RULES = (
     (r"https?://\S+|www\.\S+", f" {URL_TOKEN} "),
     (r"@\w+", f" {USER_TOKEN} "),
-    # Hashtags carry sentiment words (#fail, #love): keep the word, drop the sign.
-    (r"#(\w)", r"\1"),
     (r"\d+(?:[.,:]\d+)*", f" {NUMBER_TOKEN} "),
-    # Punctuation that carries sentiment becomes tokens of its own; the rest separates words.
+    # Punctuation that carries sentiment becomes tokens of its own; the rest (the "#" of hashtags
+    # included, so #fail reads as fail) separates words. \p{L}: letters of any script, not ASCII only.
     (r"([!?])", r" \1 "),
-    (r"[^\w!?' ]+", " "),
+    (r"[^\p{L}\p{N}_!?' ]+", " "),
     (r"(^|\s)'+|'+(\s|$)", " "),
 )
 

@@ -1,0 +1,93 @@
+"""Model tests: the classifier can learn (overfits a tiny batch) and both exported signatures agree."""
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+from tfx_pipeline import features
+from trainer.export import export_model
+from trainer.model import build_model
+from trainer.preprocessing import preprocessing_fn, vocabulary_size
+
+LABELS = ["negative", "neutral", "positive"]
+CONFIG = {"labels": LABELS, "max_tokens": 8, "vocab_size": 100, "oov_buckets": 3, "min_frequency": 1}
+HP = {"embedding_dim": 16, "conv_filters": 16, "kernel_size": 2, "dropout": 0.0, "learning_rate": 0.02,
+      "batch_size": 8, "epochs": 1, "patience": 0, "seed": 7}
+TEXTS = ["i love this so much", "worst delay ever, awful", "the flight left at noon", "great crew, loved it",
+         "terrible service and rude staff", "seat 12a is by the window", "amazing, thank you!", "never again, hate it"]
+TARGETS = ["positive", "negative", "neutral", "positive", "negative", "neutral", "positive", "negative"]
+
+
+@pytest.fixture(scope="module")
+def transform_output(tmp_path_factory) -> tft.TFTransformOutput:
+    spec = {features.TEXT: tf.io.FixedLenFeature([1], tf.string),
+            features.LABEL: tf.io.FixedLenFeature([1], tf.string)}
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(spec))
+    data = [{features.TEXT: [t], features.LABEL: [l]} for t, l in zip(TEXTS, TARGETS)]
+    out = str(tmp_path_factory.mktemp("transform"))
+    with tempfile.TemporaryDirectory() as tmp, tft_beam.Context(temp_dir=tmp, force_tf_compat_v1=False):
+        transform_fn = (data, metadata) | tft_beam.AnalyzeDataset(lambda inputs: preprocessing_fn(inputs, CONFIG))
+        _ = transform_fn | tft_beam.WriteTransformFn(out)
+    # The raw schema, which the tf.Example signature parses with (TFX's Transform writes it too).
+    metadata_io.write_metadata(metadata, str(Path(out) / tft.TFTransformOutput.RAW_METADATA_DIR))
+    return tft.TFTransformOutput(out)
+
+
+@pytest.fixture(scope="module")
+def trained(transform_output):
+    layer = transform_output.transform_features_layer()
+    transformed = layer({features.TEXT: tf.constant([[t] for t in TEXTS]),
+                         features.LABEL: tf.constant([[l] for l in TARGETS])})
+    model = build_model(vocabulary_size(transform_output, CONFIG["oov_buckets"]), len(LABELS),
+                        CONFIG["max_tokens"], HP)
+    history = model.fit(transformed[features.TOKEN_IDS], transformed[features.LABEL_ID], epochs=60,
+                        batch_size=8, verbose=0)
+    return model, history
+
+
+def test_model_overfits_a_tiny_batch(trained):
+    _, history = trained
+    assert history.history["accuracy"][-1] == 1.0
+    assert history.history["loss"][-1] < 0.1 * history.history["loss"][0]
+
+
+def test_both_signatures_agree_and_return_labels_from_the_label_set(trained, transform_output, tmp_path):
+    model, _ = trained
+    export_dir = str(tmp_path / "export")
+    export_model(model, transform_output, LABELS, export_dir)
+    loaded = tf.saved_model.load(export_dir)
+    raw = loaded.signatures[features.SERVING_DEFAULT](text=tf.constant(TEXTS))
+    examples = [tf.train.Example(features=tf.train.Features(feature={
+        features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()]))})).SerializeToString()
+        for t in TEXTS]
+    serialized = loaded.signatures[features.SERVING_TF_EXAMPLE](inputs=tf.constant(examples))
+
+    np.testing.assert_allclose(raw["scores"].numpy(), serialized["scores"].numpy(), rtol=1e-6, atol=1e-6)
+    assert raw["classes"].numpy().tolist() == serialized["classes"].numpy().tolist()
+    assert [l.decode() for l in raw["label"].numpy()] == TARGETS  # the overfit model reproduces its batch
+    assert raw["scores"].shape == (len(TEXTS), len(LABELS))
+    np.testing.assert_allclose(raw["scores"].numpy().sum(axis=1), 1.0, rtol=1e-5)
+    assert raw["classes"].numpy()[0].tolist() == [l.encode() for l in LABELS]
+
+
+def test_tf_example_signature_is_a_classify_signature(trained, transform_output, tmp_path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model, _ = trained
+    export_dir = tmp_path / "export"
+    export_model(model, transform_output, LABELS, str(export_dir))
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((export_dir / "saved_model.pb").read_bytes())
+    signatures = saved_model.meta_graphs[0].signature_def
+    classify = signatures[features.SERVING_TF_EXAMPLE]
+    assert classify.method_name == "tensorflow/serving/classify"
+    assert set(classify.inputs) == {"inputs"} and set(classify.outputs) == {"classes", "scores"}
+    assert signatures[features.SERVING_DEFAULT].method_name == "tensorflow/serving/predict"
+    assert set(signatures[features.SERVING_DEFAULT].inputs) == {"text"}
+    # The fingerprint was rewritten after the signature change, so it still describes saved_model.pb.
+    assert tf.saved_model.experimental.read_fingerprint(str(export_dir)).saved_model_checksum != 0

@@ -1,0 +1,93 @@
+"""Code tests for configuration loading: every problem is an error that names it."""
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tfx_pipeline.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["sentiment", "emotion"])
+def test_shipped_configs_load(name):
+    config = load_config(ROOT / "configs" / f"{name}.yaml")
+    assert config.pipeline_name == name
+    assert config.source_path().is_file()
+    assert config.metadata_path == config.paths.workdir / "pipeline" / "metadata.sqlite"
+    assert config.push_root == config.paths.serving_root / name
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch):
+    config = load_config(ROOT / "configs" / "emotion.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert load_config(ROOT / "configs" / "emotion.yaml") == config
+    assert config.paths.workdir == (ROOT / "work" / "emotion").resolve()
+
+
+def test_unknown_key_is_named(config_file):
+    path = config_file(trainer={"hyperparameters": {"epochz": 3}})
+    with pytest.raises(ConfigError, match=r"trainer\.hyperparameters\.epochz: unknown key"):
+        load_config(path)
+
+
+def test_wrong_type_is_named(config_file):
+    path = config_file(trainer={"hyperparameters": {"batch_size": "large"}})
+    with pytest.raises(ConfigError, match=r"trainer\.hyperparameters\.batch_size: Input should be a valid integer"):
+        load_config(path)
+
+
+def test_missing_required_key_is_named(config_file):
+    path = config_file()
+    raw = yaml.safe_load(path.read_text())
+    del raw["data"]["label_column"]
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"data\.label_column: required key is missing"):
+        load_config(path)
+
+
+def test_missing_source_file_is_named(config_file, tmp_path):
+    path = config_file(data={"source": str(tmp_path / "nope.csv")})
+    with pytest.raises(ConfigError, match=r"data\.source: file .*nope\.csv does not exist"):
+        load_config(path)
+
+
+def test_missing_schema_file_is_named(config_file, tmp_path):
+    path = config_file(schema_file=str(tmp_path / "nope.pbtxt"))
+    with pytest.raises(ConfigError, match=r"schema_file .*nope\.pbtxt does not exist"):
+        load_config(path)
+
+
+def test_labels_must_equal_the_schema_domain(config_file):
+    path = config_file(labels=["negative", "positive"])
+    with pytest.raises(ConfigError, match=r"differ from the label domain \['negative', 'neutral', 'positive'\]"):
+        load_config(path)
+
+
+def test_threshold_out_of_range_is_named(config_file):
+    path = config_file(evaluation={"thresholds": {"accuracy": {"lower_bound": 1.5}}})
+    with pytest.raises(ConfigError, match=r"evaluation\.thresholds\.accuracy\.lower_bound"):
+        load_config(path)
+
+
+def test_unknown_metric_threshold_is_named(config_file):
+    path = config_file(evaluation={"thresholds": {"auc": {"lower_bound": 0.5}}})
+    with pytest.raises(ConfigError, match=r"evaluation\.thresholds\.auc"):
+        load_config(path)
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("labels: [a, b\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_sample_gets_its_own_workspace():
+    config = load_config(ROOT / "configs" / "sentiment.yaml")
+    sample = config.with_overrides(sample=500)
+    assert sample.paths.workdir == config.paths.workdir / "samples" / "500"
+    assert sample.push_root == sample.paths.workdir / "serving" / "sentiment"
+    assert sample.pipeline_root == sample.paths.workdir / "pipeline"
