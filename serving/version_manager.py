@@ -190,14 +190,15 @@ class ModelVersions:
         log.info("Unloaded servable version {name: %s version: %d}",
                  self.name, entry.version)
 
-    def retire_all(self, wait=True):
+    def retire_all(self, wait=True, timeout=30.0):
         with self._cond:
             for entry in self._entries.values():
                 if entry.state == State.AVAILABLE:
                     self._start_unload(entry)
         if wait:
+            # Bounded: a request stuck in a model must not hang shutdown.
             for thread in list(self._unloaders):
-                thread.join()
+                thread.join(timeout)
 
     def acquire(self, version=None):
         """A Handle on the requested (or highest available) version."""

@@ -106,3 +106,25 @@ def start_server():
     yield start
     for endpoint in started:
         endpoint.close()
+
+
+def wait_until(condition, timeout=10.0, interval=0.05):
+    """Polls condition() until truthy; returns its value or fails the test."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s")
+
+
+def write_model_config(path, models):
+    """models: [(name, base_path, extra_text)] -> text ModelServerConfig file."""
+    entries = "".join(
+        f'  config {{ name: "{name}" base_path: "{base}" '
+        f'model_platform: "tensorflow" {extra} }}\n'
+        for name, base, extra in models)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f"model_config_list {{\n{entries}}}\n")
+    return str(path)
