@@ -128,3 +128,23 @@ def write_model_config(path, models):
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(f"model_config_list {{\n{entries}}}\n")
     return str(path)
+
+
+def http(method, url, body=None, raw=None, timeout=RPC_TIMEOUT):
+    """(status, parsed JSON or text) for one REST call; never raises on 4xx/5xx."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = raw if raw is not None else (
+        json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, payload, kind = (response.status, response.read(),
+                                     response.headers.get("Content-Type", ""))
+    except urllib.error.HTTPError as exc:
+        status, payload, kind = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+    if "json" in kind:
+        return status, json.loads(payload)
+    return status, payload.decode("utf-8")
