@@ -178,6 +178,16 @@ class Batcher:
             for task in batch:
                 task.done.set()
 
+    def pending_rows(self):
+        """Rows queued and not yet running, across all queues."""
+        with self._queues_lock:
+            queues = [q for per in self._queues.values() for q in per.values()]
+        total = 0
+        for target in queues:
+            with target.lock:
+                total += sum(t.rows for t in target.pending)
+        return total
+
     def stop(self):
         self._stopped = True
         for _ in self._threads:
