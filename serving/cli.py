@@ -115,7 +115,11 @@ def serve(embedded, **flags):
               help="Server port [default: 8500 gRPC, 8501 REST].")
 @click.option("--timeout", type=float, default=10.0, show_default=True,
               help="Per-call deadline in seconds.")
-def predict(texts, rest, model, version, label, signature, host, port, timeout):
+@click.option("--example-feature", default=None,
+              help="Send each text inside a serialized tf.Example under this "
+                   "feature name (TFX-style serving signatures).")
+def predict(texts, rest, model, version, label, signature, host, port, timeout,
+            example_feature):
     """Classify TEXTS with a served text model; prints one JSON line per text."""
     from serving.client import ServingClientError, make_client
 
@@ -124,7 +128,8 @@ def predict(texts, rest, model, version, label, signature, host, port, timeout):
     with make_client(rest=rest, host=host, port=port, timeout=timeout) as client:
         try:
             results = client.classify_text(texts, model, version=version,
-                                           label=label, signature=signature)
+                                           label=label, signature=signature,
+                                           example_feature=example_feature)
         except ServingClientError as exc:
             raise click.ClickException(str(exc)) from None
     for result in results:

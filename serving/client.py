@@ -4,6 +4,7 @@ helper that returns a label and per-class scores."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import time
@@ -69,6 +70,17 @@ def _text_predictions(texts, result, label_key, scores_key, classes_key):
     return predictions
 
 
+def _json_string(value):
+    """Text as a JSON string; bytes that are not UTF-8 (serialized protos) as
+    the REST API's {"b64": ...} form."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"b64": base64.b64encode(value).decode("ascii")}
+    return str(value)
+
+
 def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
@@ -78,13 +90,18 @@ class _TextMixin:
                       version: int | None = None, label: str | None = None,
                       signature: str = "", input_key: str | None = None,
                       label_key: str = "label", scores_key: str = "scores",
-                      classes_key: str = "classes") -> list[TextPrediction]:
-        """Runs a raw-string text model; input_key defaults to the signature's
-        only input, read once from the model's metadata."""
+                      classes_key: str = "classes",
+                      example_feature: str | None = None) -> list[TextPrediction]:
+        """Runs a text model. input_key defaults to the signature's only input,
+        read from the model's metadata. With example_feature set, each text is
+        sent as a serialized tf.Example holding it under that feature name, the
+        usual input of TFX-exported serving signatures."""
         texts = list(texts)
         if input_key is None:
             input_key = self._single_input(model, signature, version, label)
-        result = self.predict({input_key: np.array(texts, dtype=object)}, model,
+        payload = [_example_bytes(example_feature, t) for t in texts] \
+            if example_feature else texts
+        result = self.predict({input_key: _string_array(payload)}, model,
                               version=version, label=label, signature=signature)
         return _text_predictions(texts, result, label_key, scores_key, classes_key)
 
@@ -278,6 +295,20 @@ _HTTP_CODES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 429: "RESOURCE_EXHAUST
                503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 
 
+def _string_array(items):
+    array = np.empty(len(items), dtype=object)
+    array[:] = items
+    return array
+
+
+def _example_bytes(feature, text):
+    from tensorflow.core.example import example_pb2
+
+    example = example_pb2.Example()
+    example.features.feature[feature].bytes_list.value.append(text.encode("utf-8"))
+    return example.SerializeToString()
+
+
 def _as_array(value):
     """Plain Python numbers get tf.constant's dtypes (float32, int32), which is
     what signatures almost always declare; numpy arrays keep their own dtype."""
@@ -294,8 +325,7 @@ def _as_array(value):
 def _jsonable(value):
     array = np.asarray(value)
     if array.dtype == object or array.dtype.kind in ("S", "U"):
-        return [_text(v) for v in array.reshape(-1)] if array.ndim == 1 else \
-            np.vectorize(_text, otypes=[object])(array).tolist()
+        return np.vectorize(_json_string, otypes=[object])(array).tolist()
     return array.tolist()
 
 

@@ -202,5 +202,6 @@ def start_rest_server(core, host, port, timeout_ms=30000, max_body_bytes=4 << 20
     })
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
+    server.executor = handler.executor  # shut down with the server
     threading.Thread(target=server.serve_forever, daemon=True, name="rest").start()
     return server

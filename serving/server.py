@@ -171,6 +171,7 @@ class ModelServer:
         if self._rest_server is not None:
             self._rest_server.shutdown()
             self._rest_server.server_close()
+            self._rest_server.executor.shutdown(wait=False)
         if self._grpc_server is not None:
             self._grpc_server.stop(grace).wait()
         for thread in self._threads:

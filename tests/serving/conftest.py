@@ -32,6 +32,8 @@ def model_store(tmp_path_factory):
         "half_plus_three": model_fixtures.build_half_plus_two(
             str(root / "half_plus_three"), b=3.0),
         "text": model_fixtures.build_text_model(str(root / "text")),
+        "text_examples": model_fixtures.build_text_model(
+            str(root / "text_examples"), example_input=True),
     }
 
 

@@ -54,26 +54,38 @@ def build_half_plus_two(export_dir, a=0.5, b=2.0):
     return export_dir
 
 
-def build_text_model(export_dir, positive_word="good"):
-    """Raw-string text classifier returning label, classes and scores."""
+def build_text_model(export_dir, positive_word="good", example_input=False):
+    """Text classifier returning label, classes and scores. Its input is raw
+    strings, or with example_input serialized tf.Examples with a "text"
+    feature (the shape of TFX-exported serving signatures)."""
     import tensorflow as tf
 
     classes = tf.constant(TEXT_CLASSES)
 
+    def classify(text):
+        hit = tf.strings.regex_full_match(
+            tf.strings.lower(text), f".*{positive_word}.*")
+        positive = tf.where(hit, 0.9, 0.2)
+        scores = tf.stack([1.0 - positive, positive], axis=1)
+        label = tf.gather(classes, tf.argmax(scores, axis=1))
+        batch_classes = tf.tile(classes[tf.newaxis, :], [tf.shape(text)[0], 1])
+        return {"label": label, "scores": scores, "classes": batch_classes}
+
     class TextModel(tf.Module):
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serve(self, text):
-            hit = tf.strings.regex_full_match(
-                tf.strings.lower(text), f".*{positive_word}.*")
-            positive = tf.where(hit, 0.9, 0.2)
-            scores = tf.stack([1.0 - positive, positive], axis=1)
-            label = tf.gather(classes, tf.argmax(scores, axis=1))
-            batch_classes = tf.tile(classes[tf.newaxis, :], [tf.shape(text)[0], 1])
-            return {"label": label, "scores": scores, "classes": batch_classes}
+            return classify(text)
+
+        @tf.function(input_signature=[
+            tf.TensorSpec([None], tf.string, name="examples")])
+        def serve_examples(self, examples):
+            parsed = tf.io.parse_example(
+                examples, {"text": tf.io.FixedLenFeature([], tf.string)})
+            return classify(parsed["text"])
 
     module = TextModel()
-    tf.saved_model.save(module, export_dir,
-                        signatures={"serving_default": module.serve})
+    function = module.serve_examples if example_input else module.serve
+    tf.saved_model.save(module, export_dir, signatures={"serving_default": function})
     return export_dir
 
 

@@ -19,6 +19,7 @@ def endpoint(start_server, model_store, tmp_path_factory):
         ("text", base, 'model_version_policy { all {} } '
                        'version_labels { key: "stable" value: 1 }'),
         ("half_plus_two", make_base_path(root, "hp2", model_store["half_plus_two"]), ""),
+        ("tfx_style", make_base_path(root, "tfx", model_store["text_examples"], (1,)), ""),
     ])
     return start_server(model_config_file=config)
 
@@ -39,6 +40,15 @@ def test_classify_text(endpoint, rest):
     assert good.text == "Really GOOD"
     assert good.model_version == (None if rest else 2)
     assert pinned.model_version == (None if rest else 1)
+
+
+@pytest.mark.parametrize("rest", [False, True], ids=["grpc", "rest"])
+def test_classify_text_through_tf_example_signature(endpoint, rest):
+    grpc_port, rest_port = ports(endpoint)
+    with make_client(rest=rest, port=rest_port if rest else grpc_port) as client:
+        results = client.classify_text(["good", "bad"], "tfx_style",
+                                       example_feature="text")
+    assert [r.label for r in results] == ["positive", "negative"]
 
 
 @pytest.mark.parametrize("client_class", [GrpcClient, RestClient])
