@@ -1,10 +1,12 @@
 """The first stage: turn a raw CSV into a clean UTF-8 span under the pipeline's data root.
 
-Layout (what CsvExampleGen reads):
-    <data_root>/span-<N>/<train|eval|test>/data.csv   when the source carries its published split
-    <data_root>/span-<N>/all/data.csv                 otherwise (ExampleGen hash-splits on the text)
-A span folder appears by atomic rename, so ExampleGen never reads half a span. Ingesting content
-identical to the latest span adds nothing, which keeps an unchanged re-run fully cached.
+Layout (what CsvExampleGen reads): <data_root>/span-<N>/<train|eval|test>/data.csv
+The split is the source's published one when it has a split column; otherwise a hash split (80/10/10) keyed
+on the normalised text, so that copies of a text never straddle splits. It is decided here rather than by
+ExampleGen's partitioner because that partitioner crashes on a span without the text column, and such a span
+must reach ExampleValidator and be reported as an anomaly.
+A span folder appears by atomic rename, so ExampleGen never reads half a span. Ingesting content that
+an existing span already holds adds nothing, which keeps an unchanged re-run fully cached.
 """
 from __future__ import annotations
 
@@ -20,10 +22,9 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from tfx_pipeline import features
-from tfx_pipeline.cleaning import CleaningReport, clean_rows
+from tfx_pipeline.cleaning import CleaningReport, clean_rows, dedup_key
 from tfx_pipeline.config import PipelineConfig
 
-UNSPLIT_FOLDER = "all"
 MANIFEST = "_ingest.json"
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
 
@@ -37,16 +38,20 @@ class IngestResult:
     rows_per_split: Dict[str, int]
 
     def lines(self) -> List[str]:
-        state = "written" if self.created else "unchanged, reusing"
+        state = "written" if self.created else "already ingested, nothing written"
         splits = ", ".join(f"{k} {v}" for k, v in self.rows_per_split.items())
         return self.report.lines() + [f"rows per split: {splits}", f"span {self.span} {state}: {self.path}"]
 
 
-def span_input_patterns(config: PipelineConfig) -> Dict[str, str]:
+def span_input_patterns() -> Dict[str, str]:
     """Split name -> file pattern relative to the data root, with TFX's {SPAN} placeholder."""
-    if config.data.split_column:
-        return {split: f"span-{{SPAN}}/{split}/*" for split in features.SPLITS}
-    return {"all": f"span-{{SPAN}}/{UNSPLIT_FOLDER}/*"}
+    return {split: f"span-{{SPAN}}/{split}/*" for split in features.SPLITS}
+
+
+def hash_split(text: str) -> str:
+    """80/10/10 on a stable hash of the text as deduplication sees it (case and spacing ignored)."""
+    bucket = int(hashlib.sha256(dedup_key(text).encode("utf-8")).hexdigest(), 16) % 10
+    return features.TRAIN_SPLIT if bucket < 8 else features.EVAL_SPLIT if bucket == 8 else features.TEST_SPLIT
 
 
 def existing_spans(data_root: Path) -> List[int]:
@@ -97,24 +102,24 @@ def ingest(config: PipelineConfig, source: Optional[Path] = None, sample: Option
 
     files: Dict[str, List[Dict[str, str]]] = {}
     for row in rows:
-        split = _to_split(row[data.split_column], data.split_column) if data.split_column else UNSPLIT_FOLDER
-        files.setdefault(split, []).append({features.TEXT: row[data.text_column],
-                                            features.LABEL: row[data.label_column]})
-    if data.split_column:
-        absent = [s for s in features.SPLITS if s not in files]
-        if absent:
-            raise ValueError(f"{source}: column '{data.split_column}' has no rows for split(s) {absent}")
-    payload = {split: _csv_bytes(files[split]) for split in sorted(files)}
+        text = row[data.text_column]
+        split = _to_split(row[data.split_column], data.split_column) if data.split_column else hash_split(text)
+        files.setdefault(split, []).append({features.TEXT: text, features.LABEL: row[data.label_column]})
+    absent = [s for s in features.SPLITS if s not in files]
+    if absent:
+        raise ValueError(f"{source}: no rows for split(s) {absent}" +
+                         (f" in column '{data.split_column}'" if data.split_column else " (too few rows)"))
+    payload = {split: _csv_bytes(files[split]) for split in features.SPLITS}
     digest = hashlib.sha256(b"".join(split.encode() + body for split, body in payload.items())).hexdigest()
-    rows_per_split = {split: len(files[split]) for split in sorted(files)}
+    rows_per_split = {split: len(files[split]) for split in features.SPLITS}
 
     data_root = config.paths.data_root
     spans = existing_spans(data_root)
-    if spans:
-        latest = data_root / f"span-{spans[-1]}"
-        manifest = latest / MANIFEST
+    # Content already ingested (by `mlops run` or `mlops ingest`) is never added twice.
+    for existing in reversed(spans):
+        manifest = data_root / f"span-{existing}" / MANIFEST
         if manifest.is_file() and json.loads(manifest.read_text()).get("sha256") == digest:
-            return IngestResult(spans[-1], latest, False, report, rows_per_split)
+            return IngestResult(existing, manifest.parent, False, report, rows_per_split)
 
     span = (spans[-1] + 1) if spans else 1
     final = data_root / f"span-{span}"

@@ -15,7 +15,7 @@ from tfx_pipeline.components import atomic_pusher
 from tfx_pipeline.components.data_gate import DataGate
 from tfx_pipeline.config import PipelineConfig
 from tfx_pipeline.evaluation import eval_config
-from tfx_pipeline.ingest import UNSPLIT_FOLDER, span_input_patterns
+from tfx_pipeline.ingest import span_input_patterns
 
 # Component ids, in dependency order: the names users see in MLMD, Airflow and Kubeflow.
 EXAMPLE_GEN = "csv_example_gen"
@@ -31,20 +31,12 @@ PUSHER = "pusher"
 
 
 def example_gen_component(config: PipelineConfig) -> tfx.components.CsvExampleGen:
-    patterns = span_input_patterns(config)
-    input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name=n, pattern=p) for n, p in patterns.items()])
-    output_config = None
-    if list(patterns) == [UNSPLIT_FOLDER]:
-        # Hash split keyed on the text: every copy of a text lands in the same split.
-        output_config = tfx.proto.Output(split_config=tfx.proto.SplitConfig(
-            splits=[tfx.proto.SplitConfig.Split(name=features.TRAIN_SPLIT, hash_buckets=8),
-                    tfx.proto.SplitConfig.Split(name=features.EVAL_SPLIT, hash_buckets=1),
-                    tfx.proto.SplitConfig.Split(name=features.TEST_SPLIT, hash_buckets=1)],
-            partition_feature_name=features.TEXT))
+    # Ingestion writes each split to its own folder (see tfx_pipeline/ingest.py); with {SPAN} in the
+    # patterns, ExampleGen reads the latest span.
+    input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name=name, pattern=pattern)
+                                           for name, pattern in span_input_patterns().items()])
     return tfx.components.CsvExampleGen(
-        # With {SPAN} in the patterns, ExampleGen reads the latest span.
-        input_base=str(config.paths.data_root), input_config=input_config,
-        output_config=output_config).with_id(EXAMPLE_GEN)
+        input_base=str(config.paths.data_root), input_config=input_config).with_id(EXAMPLE_GEN)
 
 
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:

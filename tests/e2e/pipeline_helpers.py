@@ -1,0 +1,48 @@
+"""Helpers shared by the end-to-end tests: running the CLI, reading MLMD, fingerprinting the serving tree."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Dict, List
+
+from click.testing import CliRunner, Result
+
+from tfx_pipeline.cli import mlops
+from tfx_pipeline.config import PipelineConfig, load_config
+from tfx_pipeline.pipeline import create_pipeline
+from tfx_pipeline.run_report import RunReport, build_report
+
+# Thresholds a small sample clears; the point of these runs is the machinery.
+SAMPLE_THRESHOLDS = {"accuracy": {"lower_bound": 0.30, "max_drop": 0.05},
+                     "macro_f1": {"lower_bound": 0.10, "max_drop": 0.05}}
+FAST_TRAINER = {"hyperparameters": {"embedding_dim": 32, "conv_filters": 32, "epochs": 12, "patience": 3,
+                                    "batch_size": 32, "learning_rate": 0.01}}
+
+
+def run_cli(*args: str) -> Result:
+    return CliRunner().invoke(mlops, list(args), catch_exceptions=False)
+
+
+def effective_config(config_path: Path, sample: int) -> PipelineConfig:
+    return load_config(config_path).with_overrides(sample=sample)
+
+
+def report(config: PipelineConfig) -> RunReport:
+    return build_report(config, [c.id for c in create_pipeline(config).components])
+
+
+def states(run: RunReport) -> Dict[str, str]:
+    return {c.component_id: c.state for c in run.components}
+
+
+def tree_digest(root: Path) -> Dict[str, str]:
+    """Relative path -> sha256 of every file under root: 'byte-for-byte unchanged' made checkable."""
+    if not root.exists():
+        return {}
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def version_dirs(push_root: Path) -> List[Path]:
+    return sorted((p for p in push_root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)) \
+        if push_root.exists() else []

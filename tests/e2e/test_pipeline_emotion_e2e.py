@@ -1,0 +1,30 @@
+"""End-to-end on a sample of dair_emotion: switching task is switching config file, nothing else."""
+import pytest
+
+from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS, effective_config, report, run_cli, states, version_dirs
+from tfx_pipeline.in_process_predict import predict
+
+SAMPLE = 1500
+LABELS = {"sadness", "joy", "love", "anger", "fear", "surprise"}
+
+pytestmark = pytest.mark.e2e
+
+
+def test_emotion_config_runs_end_to_end_and_pushes(tmp_path):
+    from conftest import write_config
+
+    config_path = write_config(tmp_path / "emotion.yaml", "emotion", trainer=FAST_TRAINER,
+                               evaluation={"thresholds": SAMPLE_THRESHOLDS})
+    result = run_cli("run", "--config", str(config_path), "--sample", str(SAMPLE))
+    assert result.exit_code == 0, result.output
+    config = effective_config(config_path, SAMPLE)
+    # The published split is kept: validation becomes eval, and all three splits hold rows.
+    assert "rows per split: train" in result.output
+    run = report(config)
+    assert set(states(run).values()) == {"ran"}, states(run)
+    assert run.blessed is True
+    versions = version_dirs(config.push_root)
+    assert len(versions) == 1 and config.push_root.name == "emotion"
+    results = predict(versions[0], ["i feel so happy and grateful today", "i am terrified of the dark"])
+    assert {label for label, _ in results} <= LABELS
+    assert all(set(scores) == LABELS for _, scores in results)

@@ -1,0 +1,141 @@
+"""End-to-end on a sample of the default corpus, through `mlops run` on LocalDagRunner.
+
+The tests are the steps of one scenario on one workspace, in order: a first run; an unchanged re-run;
+a run whose threshold cannot be met; spans of bad data. Each step asserts what MLMD and the serving folder
+say, and the serving folder is compared byte for byte wherever nothing may be pushed.
+"""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from pipeline_helpers import (FAST_TRAINER, SAMPLE_THRESHOLDS, effective_config, report, run_cli, states,
+                              tree_digest, version_dirs)
+from tfx_pipeline import features
+from tfx_pipeline.in_process_predict import predict
+
+SAMPLE = 1500
+LABELS = {"negative", "neutral", "positive"}
+UPSTREAM_OF_EVALUATOR = ["csv_example_gen", "curated_schema_importer", "statistics_gen", "example_validator",
+                         "data_gate", "transform", "trainer"]
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory, request):
+    from conftest import write_config
+
+    folder = tmp_path_factory.mktemp("sentiment")
+    config_path = write_config(folder / "sentiment.yaml", "sentiment",
+                               trainer=FAST_TRAINER, evaluation={"thresholds": SAMPLE_THRESHOLDS})
+    first = run_cli("run", "--config", str(config_path), "--sample", str(SAMPLE))
+    return {"folder": folder, "config_path": config_path, "config": effective_config(config_path, SAMPLE),
+            "first": first}
+
+
+def test_first_run_completes_every_component_and_pushes_a_servable_version(scenario):
+    first, config = scenario["first"], scenario["config"]
+    assert first.exit_code == 0, first.output
+    run = report(config)
+    assert set(states(run).values()) == {"ran"}, states(run)  # every execution COMPLETE in MLMD
+    assert run.blessed is True
+    assert all(check.ok and check.value is not None for check in run.checks)
+    # The CLI ends with the table, the blessing decision and the pushed path.
+    assert "csv_example_gen" in first.output and "blessing: BLESSED" in first.output
+    assert f"pushed: {run.pushed_path}" in first.output
+
+    versions = version_dirs(config.push_root)
+    assert [str(v) for v in versions] == [run.pushed_path]
+    version = versions[0]
+    assert (version / "saved_model.pb").is_file() and (version / "variables").is_dir()
+    assert not [p for p in config.push_root.iterdir() if not p.name.isdigit()]  # no staging folder left
+    results = predict(version, ["what a wonderful flight, thank you", "my bag is lost and nobody helps",
+                                "the car drives itself"])
+    assert [label for label, _ in results] and {label for label, _ in results} <= LABELS
+    for label, scores in results:
+        assert set(scores) == LABELS and abs(sum(scores.values()) - 1.0) < 1e-4
+        assert max(scores, key=scores.get) == label
+
+
+def test_unchanged_rerun_is_served_from_cache_and_pushes_nothing(scenario):
+    config = scenario["config"]
+    before = tree_digest(config.paths.serving_root)
+    again = run_cli("run", "--config", str(scenario["config_path"]), "--sample", str(SAMPLE))
+    assert again.exit_code == 0, again.output
+    assert "already ingested, nothing written" in again.output
+    run = report(config)
+    assert {c: states(run)[c] for c in UPSTREAM_OF_EVALUATOR} == {c: "cached" for c in UPSTREAM_OF_EVALUATOR}
+    # The Evaluator re-runs because its baseline is now the first run's model: the same model, so it passes,
+    # and the Pusher sees the identical SavedModel already served.
+    assert run.pushed_path is None
+    assert run.already_serving_version == int(version_dirs(config.push_root)[-1].name)
+    assert tree_digest(config.paths.serving_root) == before
+
+
+def test_impossible_threshold_blesses_nothing_and_leaves_serving_unchanged(scenario):
+    from conftest import write_config
+
+    strict = {"accuracy": {"lower_bound": 1.0, "max_drop": 0.0}, "macro_f1": {"lower_bound": 0.1}}
+    config_path = write_config(scenario["folder"] / "sentiment.yaml", "sentiment",
+                               trainer=FAST_TRAINER, evaluation={"thresholds": strict})
+    config = effective_config(config_path, SAMPLE)
+    before = tree_digest(config.paths.serving_root)
+    result = run_cli("run", "--config", str(config_path), "--sample", str(SAMPLE))
+    assert result.exit_code == 0, result.output
+    run = report(config)
+    assert run.blessed is False
+    accuracy = next(c for c in run.checks if c.name == "accuracy")
+    assert not accuracy.ok and accuracy.value < 1.0
+    assert "blessing: NOT BLESSED" in result.output and "accuracy" in result.output and "FAIL" in result.output
+    assert states(run)["trainer"] == "cached" and states(run)["evaluator"] == "ran"
+    assert run.pushed_path is None and "pushed: nothing" in result.output
+    assert tree_digest(config.paths.serving_root) == before
+
+
+def _write_span(config, span: int, header, rows) -> None:
+    for split in features.SPLITS:
+        folder = config.paths.data_root / f"span-{span}" / split
+        folder.mkdir(parents=True)
+        with open(folder / "data.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+
+
+def _good_rows(n: int):
+    texts = ["great trip", "awful delay", "on time", "lost my bag", "friendly crew", "seat by the window"]
+    labels = ["positive", "negative", "neutral", "negative", "positive", "neutral"]
+    return [(f"{texts[i % 6]} number {i}", labels[i % 6]) for i in range(n)]
+
+
+@pytest.mark.parametrize("case", ["unknown_label", "missing_text_column"])
+def test_bad_span_stops_at_example_validator_and_pushes_nothing(scenario, case):
+    config = scenario["config"]
+    before = tree_digest(config.paths.serving_root)
+    span = max(int(p.name.split("-")[1]) for p in config.paths.data_root.glob("span-*")) + 1
+    rows = _good_rows(60)
+    if case == "unknown_label":
+        header = [features.TEXT, features.LABEL, features.LENGTH_BUCKET]
+        rows = [(t, "sarcastic" if i % 10 == 0 else l, features.length_bucket(t)) for i, (t, l) in enumerate(rows)]
+        expected = ["feature 'label'", "sarcastic"]
+    else:
+        header = [features.LABEL, features.LENGTH_BUCKET]
+        rows = [(l, features.length_bucket(t)) for t, l in rows]
+        expected = ["feature 'text'", "Column dropped"]
+    # Data landing in the data root from elsewhere: no ingestion step cleans it, the validator must stop it.
+    _write_span(config, span, header, rows)
+    from runners import local_runner
+    from tfx_pipeline.components.data_gate import DataValidationError
+
+    with pytest.raises(Exception) as raised:
+        local_runner.run(config)
+    assert isinstance(raised.value, DataValidationError) or "DataValidationError" in repr(raised.value)
+    for text in expected:
+        assert text in str(raised.value)
+    run = report(config)
+    assert states(run)["example_validator"] == "ran" and states(run)["data_gate"] == "failed"
+    for downstream in ("transform", "trainer", "evaluator", "pusher"):
+        assert states(run)[downstream] == "skipped"
+    assert tree_digest(config.paths.serving_root) == before
