@@ -27,13 +27,19 @@ class _Queue:
     """Pending tasks for one (servable, signature, outputs) combination."""
 
     def __init__(self, servable, signature, keys):
-        self.servable = servable
+        # Weak, so a retired version can be freed; while tasks are queued their
+        # callers hold version handles, which keeps it alive.
+        self._servable = weakref.ref(servable)
         self.signature = signature
         self.keys = keys
         self.lock = threading.Condition()
         self.pending = []
         self.first_arrival = None
         self.scheduled = False
+
+    @property
+    def servable(self):
+        return self._servable()
 
 
 def _task_rows(inputs):

@@ -72,6 +72,13 @@ class ModelServer:
     def start(self):
         """Loads the initial models and opens the ports; raises ServingError
         for an unusable configuration, like the real server failing to start."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop(grace=0)  # release threads, ports and loaded models
+            raise
+
+    def _start(self):
         options = self.options
         _set_tf_threads(options)
         config = opts.model_server_config(options)

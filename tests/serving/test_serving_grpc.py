@@ -250,6 +250,15 @@ def test_multi_inference_bad_method(stub):
     assert code == grpc.StatusCode.UNIMPLEMENTED
 
 
+@pytest.mark.parametrize("fields", [[], ["signature_def", "nope"]])
+def test_metadata_bad_fields(stub, fields):
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = "default"
+    request.metadata_field.extend(fields)
+    code, _ = rpc_error(stub.GetModelMetadata, request)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_status_of_unknown_model(model_stub):
     request = get_model_status_pb2.GetModelStatusRequest()
     request.model_spec.name = "nope"
