@@ -11,7 +11,7 @@ import shutil
 TEXT_CLASSES = ("negative", "positive")
 
 
-def build_half_plus_two(export_dir, a=0.5, b=2.0):
+def build_half_plus_two(export_dir, a=0.5, b=2.0, default_signature=True):
     """TF1-style graph export, the only way to get classify/regress method names."""
     import tensorflow as tf
 
@@ -45,7 +45,8 @@ def build_half_plus_two(export_dir, a=0.5, b=2.0):
             builder.add_meta_graph_and_variables(
                 session, ["serve"],
                 signature_def_map={
-                    "serving_default": predict,
+                    "serving_default" if default_signature else "predict_x_to_y":
+                        predict,
                     "classify_x_to_y": classify,
                     "regress_x_to_y": regress,
                 },
@@ -86,6 +87,19 @@ def build_text_model(export_dir, positive_word="good", example_input=False):
     module = TextModel()
     function = module.serve_examples if example_input else module.serve
     tf.saved_model.save(module, export_dir, signatures={"serving_default": function})
+    return export_dir
+
+
+def build_keras_model(export_dir):
+    """A Keras model exported with Model.export (Keras 2 or 3): y = 2x + 1."""
+    import tensorflow as tf
+
+    model = tf.keras.Sequential([
+        tf.keras.Input(shape=(1,), name="x"),
+        tf.keras.layers.Dense(1, kernel_initializer=tf.keras.initializers.Constant(2.0),
+                              bias_initializer=tf.keras.initializers.Constant(1.0)),
+    ])
+    model.export(export_dir)
     return export_dir
 
 
