@@ -13,14 +13,16 @@ _FILE_NAME = "serving_embedded/tf_serving_extra_configs.proto"
 _PACKAGE = "tensorflow.serving"
 
 _T = descriptor_pb2.FieldDescriptorProto
+_INT64 = ".google.protobuf.Int64Value"
+_STRING = ".google.protobuf.StringValue"
 # (message, [(field, number, type, label, type_name)])
 _MESSAGES = [
     ("BatchingParameters", [
-        ("max_batch_size", 1, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL, ".google.protobuf.Int64Value"),
-        ("batch_timeout_micros", 2, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL, ".google.protobuf.Int64Value"),
-        ("max_enqueued_batches", 3, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL, ".google.protobuf.Int64Value"),
-        ("num_batch_threads", 4, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL, ".google.protobuf.Int64Value"),
-        ("thread_pool_name", 5, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL, ".google.protobuf.StringValue"),
+        ("max_batch_size", 1, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL, _INT64),
+        ("batch_timeout_micros", 2, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL, _INT64),
+        ("max_enqueued_batches", 3, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL, _INT64),
+        ("num_batch_threads", 4, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL, _INT64),
+        ("thread_pool_name", 5, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL, _STRING),
         ("allowed_batch_sizes", 6, _T.TYPE_INT64, _T.LABEL_REPEATED, None),
         ("pad_variable_length_inputs", 7, _T.TYPE_BOOL, _T.LABEL_OPTIONAL, None),
     ]),
@@ -29,7 +31,8 @@ _MESSAGES = [
         ("path", 2, _T.TYPE_STRING, _T.LABEL_OPTIONAL, None),
     ]),
     ("MonitoringConfig", [
-        ("prometheus_config", 1, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL, ".tensorflow.serving.PrometheusConfig"),
+        ("prometheus_config", 1, _T.TYPE_MESSAGE, _T.LABEL_OPTIONAL,
+         ".tensorflow.serving.PrometheusConfig"),
     ]),
     ("SSLConfig", [
         ("server_key", 1, _T.TYPE_STRING, _T.LABEL_OPTIONAL, None),

@@ -94,7 +94,7 @@ class ModelRegistry:
     def _check_labels(models):
         # TF Serving refuses labels that point at a version it cannot serve.
         for model in models.values():
-            for label, version in model.config.version_labels.items():
+            for version in model.config.version_labels.values():
                 if not model.is_available(version):
                     raise ServingError(
                         grpc.StatusCode.FAILED_PRECONDITION,

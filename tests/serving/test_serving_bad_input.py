@@ -8,7 +8,7 @@ import pytest
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-from conftest import RPC_TIMEOUT, http, make_base_path, write_model_config
+from serving_test_helpers import RPC_TIMEOUT, http, make_base_path, write_model_config
 
 LIMIT = 64 * 1024
 

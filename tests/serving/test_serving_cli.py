@@ -10,7 +10,7 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from conftest import make_base_path, wait_until
+from serving_test_helpers import make_base_path, wait_until
 
 from serving import cli, launcher
 from serving.options import ServerOptions
@@ -83,7 +83,7 @@ def test_serve_bad_config_exits_nonzero(monkeypatch, tmp_path):
 
 def test_run_embedded_serves_until_stopped(model_store, tmp_path):
     from serving.client import GrpcClient
-    from conftest import free_port
+    from serving_test_helpers import free_port
 
     base = make_base_path(tmp_path, "text", model_store["text"], (1,))
     port, stop = free_port(), threading.Event()

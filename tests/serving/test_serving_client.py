@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from conftest import free_port, make_base_path, write_model_config
+from serving_test_helpers import free_port, make_base_path, write_model_config
 
 from serving.client import GrpcClient, RestClient, ServingClientError, make_client
 

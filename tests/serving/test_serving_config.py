@@ -14,7 +14,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from conftest import RPC_TIMEOUT, make_base_path, wait_until, write_model_config
+from serving_test_helpers import RPC_TIMEOUT, make_base_path, wait_until, write_model_config
 
 
 def predict(channel, model, version=None, label=None):

@@ -9,7 +9,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 import serving_test_models as models
-from conftest import RPC_TIMEOUT, make_base_path, write_model_config
+from serving_test_helpers import RPC_TIMEOUT, make_base_path, write_model_config
 
 from serving.client import GrpcClient
 

@@ -18,7 +18,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from conftest import RPC_TIMEOUT, make_base_path
+from serving_test_helpers import RPC_TIMEOUT, make_base_path
 
 
 @pytest.fixture(scope="module", params=["embedded", "binary"])
@@ -197,8 +197,8 @@ def test_predict_unknown_signature(stub):
 
 @pytest.mark.parametrize("method", ["Classify", "Regress"])
 def test_classify_regress_unknown_signature(stub, method):
-    module = classification_pb2 if method == "Classify" else regression_pb2
-    request = getattr(module, f"{'Classification' if method == 'Classify' else 'Regression'}Request")()
+    request = (classification_pb2.ClassificationRequest() if method == "Classify"
+               else regression_pb2.RegressionRequest())
     request.model_spec.name = "default"
     request.model_spec.signature_name = "nope"
     example_input(request.input)

@@ -13,7 +13,7 @@ from tensorflow_serving.apis import (
 )
 from tensorflow_serving.config import model_server_config_pb2
 
-from conftest import RPC_TIMEOUT, make_base_path, write_model_config
+from serving_test_helpers import RPC_TIMEOUT, make_base_path, write_model_config
 
 from serving.request_log import RequestLogger
 

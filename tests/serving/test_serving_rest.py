@@ -3,7 +3,7 @@ half_plus_two fixture and the text model, plus the Prometheus endpoint."""
 
 import pytest
 
-from conftest import http, make_base_path, write_model_config
+from serving_test_helpers import http, make_base_path, write_model_config
 
 
 @pytest.fixture(scope="module", params=["embedded", "binary"])

@@ -17,7 +17,7 @@ from tensorflow_serving.apis import (
 )
 
 import serving_test_models as models
-from conftest import RPC_TIMEOUT, make_base_path, wait_until, write_model_config
+from serving_test_helpers import RPC_TIMEOUT, make_base_path, wait_until, write_model_config
 
 POLL_SECONDS = 1
 State = get_model_status_pb2.ModelVersionStatus
@@ -88,7 +88,7 @@ def test_hot_swap_under_load(env):
         for version, template in ((2, "half_plus_three"), (3, "half_plus_two")):
             pushed[version] = time.monotonic()
             models.push_version(store[template], bases["swap"], version)
-            wait_until(lambda: version in seen, timeout=10 * POLL_SECONDS)
+            wait_until(lambda v=version: v in seen, timeout=10 * POLL_SECONDS)
     finally:
         stop.set()
         for thread in threads:
