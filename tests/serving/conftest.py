@@ -2,10 +2,21 @@
 module-scoped server factory (embedded, or the real binary when installed)."""
 
 import os
+import sys
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# pytest puts tests/ on sys.path, where tests/serving/ (no __init__.py) would
+# make `import serving` a namespace package instead of the real one; put the
+# repository root first and drop any namespace import made before this ran.
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if sys.path[0] != _REPO_ROOT:
+    sys.path.insert(0, _REPO_ROOT)
+if "serving" in sys.modules and not getattr(sys.modules["serving"], "__file__", None):
+    for _name in [n for n in sys.modules if n == "serving" or n.startswith("serving.")]:
+        del sys.modules[_name]
 
 import serving_test_models as model_fixtures  # noqa: E402
 from serving_test_helpers import start_binary, start_embedded  # noqa: E402

@@ -19,6 +19,13 @@ def read(name):
         return handle.read()
 
 
+def test_serving_is_the_real_package_not_the_tests_folder():
+    import serving
+
+    assert serving.__file__ == os.path.join(os.path.dirname(DEPLOY), "__init__.py")
+    assert serving.__version__
+
+
 def test_config_files_parse_as_tf_serving_protos():
     models = text_format.Parse(read("models.config"),
                                model_server_config_pb2.ModelServerConfig())
