@@ -3,7 +3,6 @@ ModelSpecs (name, version or version_label) to loaded versions."""
 
 import logging
 import threading
-import time
 
 import grpc
 from tensorflow_serving.apis import get_model_status_pb2
@@ -42,18 +41,13 @@ def validate_config(config):
 
 
 class ModelRegistry:
-    def __init__(self, loader, on_load=None, load_timeout=300.0):
+    def __init__(self, loader, on_load=None):
         self._loader = loader
         self._on_load = on_load
-        self._load_timeout = load_timeout
         # Readers (requests) take a snapshot of this dict; writers replace it,
         # so a request never waits behind a config change or a model load.
         self._models = {}
         self._change_lock = threading.RLock()
-
-    @property
-    def model_names(self):
-        return sorted(self._models)
 
     def model(self, name):
         return self._models.get(name)
@@ -106,14 +100,6 @@ class ModelRegistry:
         with self._change_lock:
             for model in list(self._models.values()):
                 model.poll()
-
-    def wait_settled(self, timeout=None):
-        deadline = time.monotonic() + (timeout or self._load_timeout)
-        while time.monotonic() < deadline:
-            if all(m.has_settled() for m in self._models.values()):
-                return True
-            time.sleep(0.05)
-        return False
 
     def retire_all(self):
         with self._change_lock:

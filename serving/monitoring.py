@@ -72,10 +72,6 @@ class Metrics:
     def observe_load(self, path, error):
         self._count(LOAD_ATTEMPT_COUNT, (path, "success" if error is None else "fail"))
 
-    def counter_value(self, name, labels):
-        with self._lock:
-            return self._counters[name].get(tuple(labels), 0)
-
     def prometheus_text(self):
         lines = []
         with self._lock:

@@ -62,10 +62,6 @@ class RequestLogger:
             writer[1].write(payload)
             writer[1].flush()
 
-    def paths(self):
-        with self._lock:
-            return [path for path, _ in self._writers.values()]
-
     def close(self):
         with self._lock:
             for _, writer in self._writers.values():

@@ -89,7 +89,7 @@ class ModelServer:
             self.batcher = Batcher(**opts.batching_parameters(options))
         self.registry = ModelRegistry(self._load, on_load=self._on_load)
         self.core = ServingCore(self.registry, self.batcher, self.metrics,
-                                self.request_logger, reload_hook=None)
+                                self.request_logger)
         self.registry.apply_config(config)
         if options.model_config_file:
             self._file_config = config

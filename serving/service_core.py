@@ -20,15 +20,11 @@ def _require_spec(request):
 
 
 class ServingCore:
-    def __init__(self, registry, batcher=None, metrics=None, request_logger=None,
-                 reload_hook=None):
+    def __init__(self, registry, batcher=None, metrics=None, request_logger=None):
         self.registry = registry
         self._batcher = batcher
         self._metrics = metrics
         self._request_logger = request_logger
-        # Lets the server remember a config pushed over gRPC, so the file
-        # poller does not immediately revert it.
-        self._reload_hook = reload_hook
 
     def _runner(self, servable, api):
         run = self._batcher.runner(servable) if self._batcher else servable.run
@@ -115,6 +111,4 @@ class ServingCore:
             response.status.error_code = exc.code.value[0]
             response.status.error_message = exc.message
             raise
-        if self._reload_hook:
-            self._reload_hook(request.config)
         return response

@@ -230,15 +230,6 @@ class ModelVersions:
             entry = self._entries.get(version)
             return entry is not None and entry.state == State.AVAILABLE
 
-    def has_settled(self):
-        """True once every aspired version has either loaded or failed."""
-        found = list_versions(self.config.base_path) or {}
-        wanted = aspired(self.config.model_version_policy, found)
-        with self._cond:
-            return all(
-                v in self._entries and self._entries[v].state in
-                (State.AVAILABLE, State.END) for v in wanted)
-
     def statuses(self):
         """[(version, state, error)] for every tracked version, oldest first."""
         with self._cond:
