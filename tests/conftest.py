@@ -21,8 +21,9 @@ FAST_HYPERPARAMETERS = {"embedding_dim": 16, "conv_filters": 32, "epochs": 3, "p
 def _merge(base: Dict[str, Any], updates: Dict[str, Any]) -> Dict[str, Any]:
     merged = dict(base)
     for key, value in updates.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
-            else value
+        # An empty mapping replaces (it is how a test says "none"); a non-empty one merges.
+        nested = value and isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge(merged[key], value) if nested else value
     return merged
 
 

@@ -28,3 +28,35 @@ def test_emotion_config_runs_end_to_end_and_pushes(tmp_path):
     results = predict(versions[0], ["i feel so happy and grateful today", "i am terrified of the dark"])
     assert {label for label, _ in results} <= LABELS
     assert all(set(scores) == LABELS for _, scores in results)
+
+
+def test_no_threshold_refuses_to_bless_and_says_why(tmp_path):
+    from conftest import write_config
+
+    config_path = write_config(tmp_path / "emotion.yaml", "emotion", trainer=FAST_TRAINER,
+                               evaluation={"thresholds": {}})
+    result = run_cli("run", "--config", str(config_path), "--sample", "300")
+    assert result.exit_code == 0, result.output
+    config = effective_config(config_path, 300)
+    run = report(config)
+    assert run.blessed is False and "pusher" not in states(run)
+    assert "blessing: NOT BLESSED (no threshold configured in evaluation.thresholds: refusing to bless)" \
+        in result.output
+    assert version_dirs(config.push_root) == []
+
+
+def test_schema_propose_writes_the_inferred_schema_beside_the_curated_one(tmp_path):
+    import shutil
+
+    from conftest import write_config
+
+    schema = tmp_path / "schema" / "schema.pbtxt"
+    schema.parent.mkdir()
+    shutil.copyfile(write_config.__globals__["ROOT"] / "schema" / "emotion" / "schema.pbtxt", schema)
+    config_path = write_config(tmp_path / "emotion.yaml", "emotion", schema_file=str(schema))
+    result = run_cli("schema", "propose", "--config", str(config_path), "--sample", "300")
+    assert result.exit_code == 0, result.output
+    proposed = tmp_path / "schema" / "schema.proposed.pbtxt"
+    assert f"proposed schema written to {proposed}" in result.output
+    text = proposed.read_text()
+    assert 'name: "text"' in text and 'name: "label"' in text and 'value: "sadness"' in text
