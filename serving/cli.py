@@ -33,6 +33,8 @@ _HELP = {
     "ssl_config_file": "Text SSLConfig proto; enables TLS on gRPC.",
     "enable_model_warmup": "Replay assets.extra/tf_serving_warmup_requests.",
     "num_request_iterations_for_warmup": "Times each warmup record is replayed.",
+    "enable_signature_method_name_check": "Require classify/regress method_name "
+                                          "on signatures used by Classify/Regress.",
     "grpc_channel_arguments": "Comma-separated key=value gRPC server arguments.",
     "grpc_max_threads": "gRPC worker threads (0 = max(8, 4 x cores)).",
     "tensorflow_intra_op_parallelism": "TF intra-op threads (0 = TF default).",

@@ -116,12 +116,14 @@ def serialized_examples(input_proto):
     return examples
 
 
-def _example_signature(servable, spec, method, label):
+def _example_signature(servable, spec, method, label, check_method_name):
     name = spec.signature_name or DEFAULT_SIGNATURE
     signature = servable.signature_defs.get(name)
     if signature is None:
         raise invalid_argument(f"No signature was found with the name: {name}")
-    if signature.method_name != method:
+    # Off by default, as in TF Serving 2.x: TF2 exports cannot set a classify
+    # or regress method_name, yet their signatures may fit those APIs.
+    if check_method_name and signature.method_name != method:
         raise invalid_argument(
             f"Expected {label} signature method_name to be {method}. "
             f"Was: {signature.method_name}")
@@ -139,9 +141,10 @@ def _run_examples(servable, name, input_key, examples, keys):
     return servable.run(name, {input_key: batch}, keys)
 
 
-def classification_result(servable, request):
+def classification_result(servable, request, check_method_name=False):
     name, signature, input_key = _example_signature(
-        servable, request.model_spec, CLASSIFY_METHOD, "classification")
+        servable, request.model_spec, CLASSIFY_METHOD, "classification",
+        check_method_name)
     keys = [k for k in (CLASSES_KEY, SCORES_KEY) if k in signature.outputs]
     if not keys:
         raise invalid_argument(
@@ -174,9 +177,10 @@ def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def regression_result(servable, request):
+def regression_result(servable, request, check_method_name=False):
     name, signature, input_key = _example_signature(
-        servable, request.model_spec, REGRESS_METHOD, "regression")
+        servable, request.model_spec, REGRESS_METHOD, "regression",
+        check_method_name)
     if REGRESS_OUTPUT_KEY not in signature.outputs:
         raise invalid_argument(
             f"No output tensor named {REGRESS_OUTPUT_KEY} in regression signature")
@@ -194,15 +198,15 @@ def regression_result(servable, request):
     return name, result
 
 
-def classify(servable, request):
-    name, result = classification_result(servable, request)
+def classify(servable, request, check_method_name=False):
+    name, result = classification_result(servable, request, check_method_name)
     response = classification_pb2.ClassificationResponse(result=result)
     fill_model_spec(response.model_spec, servable, name)
     return response
 
 
-def regress(servable, request):
-    name, result = regression_result(servable, request)
+def regress(servable, request, check_method_name=False):
+    name, result = regression_result(servable, request, check_method_name)
     response = regression_pb2.RegressionResponse(result=result)
     fill_model_spec(response.model_spec, servable, name)
     return response
@@ -227,7 +231,7 @@ def check_multi_inference(request):
                 f"Unsupported signature method_name: {task.method_name}")
 
 
-def multi_inference(servable, request):
+def multi_inference(servable, request, check_method_name=False):
     check_multi_inference(request)
     response = inference_pb2.MultiInferenceResponse()
     for task in request.tasks:
@@ -235,12 +239,13 @@ def multi_inference(servable, request):
         if task.method_name == CLASSIFY_METHOD:
             sub = classification_pb2.ClassificationRequest(
                 model_spec=task.model_spec, input=request.input)
-            name, classification = classification_result(servable, sub)
+            name, classification = classification_result(servable, sub,
+                                                         check_method_name)
             result.classification_result.CopyFrom(classification)
         else:
             sub = regression_pb2.RegressionRequest(
                 model_spec=task.model_spec, input=request.input)
-            name, regression = regression_result(servable, sub)
+            name, regression = regression_result(servable, sub, check_method_name)
             result.regression_result.CopyFrom(regression)
         fill_model_spec(result.model_spec, servable, name)
     return response

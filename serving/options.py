@@ -31,6 +31,7 @@ class ServerOptions:
     ssl_config_file: str = ""
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 1
+    enable_signature_method_name_check: bool = False
     grpc_channel_arguments: str = ""
     grpc_max_threads: int = 0
     tensorflow_intra_op_parallelism: int = 0

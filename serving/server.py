@@ -60,7 +60,8 @@ class ModelServer:
         if self.options.enable_model_warmup:
             records = warmup.read_warmup_logs(path)
             for _ in range(max(1, self.options.num_request_iterations_for_warmup)):
-                warmup.run_warmup(servable, records, inference)
+                warmup.run_warmup(servable, records, inference,
+                                  self.options.enable_signature_method_name_check)
         return servable
 
     def _on_load(self, name, version, error):
@@ -89,7 +90,8 @@ class ModelServer:
             self.batcher = Batcher(**opts.batching_parameters(options))
         self.registry = ModelRegistry(self._load, on_load=self._on_load)
         self.core = ServingCore(self.registry, self.batcher, self.metrics,
-                                self.request_logger)
+                                self.request_logger,
+                                options.enable_signature_method_name_check)
         self.registry.apply_config(config)
         if options.model_config_file:
             self._file_config = config

@@ -20,8 +20,10 @@ def _require_spec(request):
 
 
 class ServingCore:
-    def __init__(self, registry, batcher=None, metrics=None, request_logger=None):
+    def __init__(self, registry, batcher=None, metrics=None, request_logger=None,
+                 check_method_name=False):
         self.registry = registry
+        self._check = check_method_name
         self._batcher = batcher
         self._metrics = metrics
         self._request_logger = request_logger
@@ -73,18 +75,21 @@ class ServingCore:
     def classify(self, request, entrypoint="GRPC"):
         _require_spec(request)
         return self._serve("Classify", entrypoint, request, request.model_spec,
-                           lambda s: inference.classify(s, request), "classify_log")
+                           lambda s: inference.classify(s, request, self._check),
+                           "classify_log")
 
     def regress(self, request, entrypoint="GRPC"):
         _require_spec(request)
         return self._serve("Regress", entrypoint, request, request.model_spec,
-                           lambda s: inference.regress(s, request), "regress_log")
+                           lambda s: inference.regress(s, request, self._check),
+                           "regress_log")
 
     def multi_inference(self, request, entrypoint="GRPC"):
         inference.check_multi_inference(request)
         return self._serve(
             "MultiInference", entrypoint, request, request.tasks[0].model_spec,
-            lambda s: inference.multi_inference(s, request), "multi_inference_log")
+            lambda s: inference.multi_inference(s, request, self._check),
+            "multi_inference_log")
 
     def model_metadata(self, request, entrypoint="GRPC"):
         _require_spec(request)

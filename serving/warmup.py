@@ -32,7 +32,7 @@ def read_warmup_logs(version_path):
     return records
 
 
-def run_warmup(servable, prediction_logs, inference):
+def run_warmup(servable, prediction_logs, inference, check_method_name=False):
     """Runs each logged request on `servable`; any failure fails the load."""
     for record in prediction_logs:
         kind = record.WhichOneof("log_type")
@@ -40,12 +40,15 @@ def run_warmup(servable, prediction_logs, inference):
             if kind == "predict_log":
                 inference.predict(servable, record.predict_log.request, servable.run)
             elif kind == "classify_log":
-                inference.classify(servable, record.classify_log.request)
+                inference.classify(servable, record.classify_log.request,
+                                   check_method_name)
             elif kind == "regress_log":
-                inference.regress(servable, record.regress_log.request)
+                inference.regress(servable, record.regress_log.request,
+                                  check_method_name)
             elif kind == "multi_inference_log":
                 inference.multi_inference(servable,
-                                          record.multi_inference_log.request)
+                                          record.multi_inference_log.request,
+                                          check_method_name)
             else:
                 raise invalid_argument(f"Unsupported log_type for warmup: {kind}")
         except ServingError as exc:
