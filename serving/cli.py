@@ -39,6 +39,11 @@ _HELP = {
     "grpc_max_threads": "gRPC worker threads (0 = max(8, 4 x cores)).",
     "tensorflow_intra_op_parallelism": "TF intra-op threads (0 = TF default).",
     "tensorflow_inter_op_parallelism": "TF inter-op threads (0 = TF default).",
+    "saved_model_tags": "Comma-separated MetaGraphDef tags to load.",
+    "max_num_load_retries": "Retries of a failed version load.",
+    "load_retry_interval_micros": "Wait between load retries.",
+    "allow_version_labels_for_unavailable_models": "Accept labels that point at "
+                                                   "versions not yet loaded.",
     "host": "Interface to bind (embedded server only).",
     "max_request_bytes": "Largest accepted request, gRPC and REST (embedded only).",
 }

@@ -41,9 +41,12 @@ def validate_config(config):
 
 
 class ModelRegistry:
-    def __init__(self, loader, on_load=None):
+    def __init__(self, loader, on_load=None, max_load_retries=5,
+                 load_retry_interval=60.0, allow_unavailable_labels=False):
         self._loader = loader
         self._on_load = on_load
+        self._retries = (max_load_retries, load_retry_interval)
+        self._allow_unavailable_labels = allow_unavailable_labels
         # Readers (requests) take a snapshot of this dict; writers replace it,
         # so a request never waits behind a config change or a model load.
         self._models = {}
@@ -62,14 +65,16 @@ class ModelRegistry:
             for model_config in config.model_config_list.config:
                 current = old.get(model_config.name)
                 if current is None:
-                    current = ModelVersions(model_config, self._loader, self._on_load)
+                    current = ModelVersions(model_config, self._loader, self._on_load,
+                                            *self._retries)
                 else:
                     current.update_config(model_config)
                 new[model_config.name] = current
             try:
                 for model in new.values():
                     model.poll()
-                self._check_labels(new)
+                if not self._allow_unavailable_labels:
+                    self._check_labels(new)
             except Exception:
                 # Leave the serving set exactly as it was before the attempt.
                 for name, model in new.items():

@@ -32,6 +32,10 @@ class ServerOptions:
     enable_model_warmup: bool = True
     num_request_iterations_for_warmup: int = 1
     enable_signature_method_name_check: bool = False
+    saved_model_tags: str = "serve"
+    max_num_load_retries: int = 5
+    load_retry_interval_micros: int = 60 * 1000 * 1000
+    allow_version_labels_for_unavailable_models: bool = False
     grpc_channel_arguments: str = ""
     grpc_max_threads: int = 0
     tensorflow_intra_op_parallelism: int = 0

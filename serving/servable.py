@@ -18,7 +18,7 @@ def has_saved_model(path):
     )
 
 
-def read_signature_defs(path):
+def read_signature_defs(path, tags=(SERVE_TAG,)):
     """SignatureDefs exactly as exported, with their method_name.
 
     The loaded Python object drops method_name, which Classify/Regress need, so
@@ -28,12 +28,11 @@ def read_signature_defs(path):
 
     saved_model = loader_impl.parse_saved_model(path)
     for meta_graph in saved_model.meta_graphs:
-        if SERVE_TAG in meta_graph.meta_info_def.tags:
+        if set(meta_graph.meta_info_def.tags) == set(tags):
             return dict(meta_graph.signature_def)
     raise not_found(
-        f"Could not find meta graph def matching supplied tags: {{ {SERVE_TAG} }}. "
-        f"in SavedModel at {path}"
-    )
+        "Could not find meta graph def matching supplied tags: "
+        f"{{ {' '.join(tags)} }}. in SavedModel at {path}")
 
 
 def _status_from_tf_error(exc):
@@ -65,7 +64,7 @@ class Servable:
         self._loaded = loaded
 
     @classmethod
-    def load(cls, name, version, path):
+    def load(cls, name, version, path, tags=(SERVE_TAG,)):
         if not has_saved_model(path):
             raise not_found(
                 "Could not find SavedModel .pb or .pbtxt at supplied export "
@@ -73,9 +72,9 @@ class Servable:
             )
         import tensorflow as tf
 
-        signature_defs = read_signature_defs(path)
+        signature_defs = read_signature_defs(path, tags)
         try:
-            loaded = tf.saved_model.load(path, tags=[SERVE_TAG])
+            loaded = tf.saved_model.load(path, tags=list(tags))
         except tf.errors.OpError as exc:
             raise _status_from_tf_error(exc) from None
         return cls(name, version, path, signature_defs, loaded)

@@ -54,9 +54,10 @@ class ModelServer:
         self._stop = threading.Event()
         self._threads = []
         self._file_config = None
+        self._tags = [t.strip() for t in options.saved_model_tags.split(",") if t.strip()]
 
     def _load(self, name, version, path):
-        servable = Servable.load(name, version, path)
+        servable = Servable.load(name, version, path, self._tags)
         if self.options.enable_model_warmup:
             records = warmup.read_warmup_logs(path)
             for _ in range(max(1, self.options.num_request_iterations_for_warmup)):
@@ -88,7 +89,11 @@ class ModelServer:
         self.metrics = Metrics()
         if options.enable_batching:
             self.batcher = Batcher(**opts.batching_parameters(options))
-        self.registry = ModelRegistry(self._load, on_load=self._on_load)
+        self.registry = ModelRegistry(
+            self._load, on_load=self._on_load,
+            max_load_retries=options.max_num_load_retries,
+            load_retry_interval=options.load_retry_interval_micros / 1e6,
+            allow_unavailable_labels=options.allow_version_labels_for_unavailable_models)
         self.core = ServingCore(self.registry, self.batcher, self.metrics,
                                 self.request_logger,
                                 options.enable_signature_method_name_check)

@@ -9,6 +9,7 @@ never replaces the one already serving.
 import logging
 import os
 import threading
+import time
 
 import grpc
 from tensorflow_serving.apis import get_model_status_pb2
@@ -31,6 +32,8 @@ class VersionEntry:
         self.servable = None
         self.refs = 0
         self.fingerprint = None
+        self.failures = 0  # consecutive failed loads of this directory content
+        self.failed_at = 0.0
 
 
 class Handle:
@@ -97,10 +100,13 @@ def aspired(policy, available):
 class ModelVersions:
     """All versions of one model; loads run on the caller's (poll) thread."""
 
-    def __init__(self, model_config, loader, on_load=None):
+    def __init__(self, model_config, loader, on_load=None, max_load_retries=5,
+                 load_retry_interval=60.0):
         self.config = model_config
         self._loader = loader  # (name, version, path) -> Servable, may raise
         self._on_load = on_load
+        self._max_retries = max_load_retries
+        self._retry_interval = load_retry_interval
         self._cond = threading.Condition()
         self._entries = {}
         self._unloaders = []
@@ -124,15 +130,17 @@ class ModelVersions:
 
     def _maybe_load(self, version, path):
         with self._cond:
-            entry = self._entries.get(version)
-            if entry is not None:
-                if entry.state != State.END:
+            previous = self._entries.get(version)
+            if previous is not None:
+                if previous.state != State.END:
                     return
-                if entry.error is not None and entry.fingerprint == _fingerprint(path):
-                    return  # failed before and nothing changed on disk since
+                if previous.error is not None and not self._should_retry(previous, path):
+                    return
             entry = VersionEntry(version, path)
             entry.state = State.LOADING
             entry.fingerprint = _fingerprint(path)
+            if previous is not None and previous.fingerprint == entry.fingerprint:
+                entry.failures = previous.failures
             self._entries[version] = entry
         log.info("Loading servable: {name: %s version: %d}", self.name, version)
         try:
@@ -150,12 +158,23 @@ class ModelVersions:
             if self._on_load:
                 self._on_load(self.name, version, None)
 
+    def _should_retry(self, entry, path):
+        """A failed version is retried at once when its saved_model.pb changes,
+        and otherwise like TF Serving: up to max_num_load_retries times,
+        load_retry_interval_micros apart (a copy may still be in progress)."""
+        if entry.fingerprint != _fingerprint(path):
+            return True
+        return (entry.failures <= self._max_retries and
+                time.monotonic() - entry.failed_at >= self._retry_interval)
+
     def _fail(self, entry, error):
         log.error("Loading servable: {name: %s version: %d} failed: %s",
                   self.name, entry.version, error)
         with self._cond:
             entry.error = error
             entry.state = State.END
+            entry.failures += 1
+            entry.failed_at = time.monotonic()
         if self._on_load:
             self._on_load(self.name, entry.version, error)
 

@@ -102,6 +102,18 @@ def test_label_on_unavailable_version_is_rejected(start_server, bases):
     assert info.value.code == grpc.StatusCode.FAILED_PRECONDITION
 
 
+def test_labels_for_unavailable_versions_when_allowed(start_server, bases):
+    config = write_model_config(bases["root"] / "futurelabel.config", [
+        ("m", bases["two"], 'version_labels { key: "next" value: 42 }')])
+    endpoint = start_server(model_config_file=config,
+                            allow_version_labels_for_unavailable_models=True)
+    with pytest.raises(grpc.RpcError) as info:
+        predict(endpoint.channel, "m", label="next")
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    assert info.value.details() == "Servable not found for request: Specific(m, 42)"
+    assert predict(endpoint.channel, "m") == (1, 3.0)
+
+
 def test_config_reload_with_polling(start_server, bases):
     path = bases["root"] / "polled.config"
     write_model_config(path, [("half_plus_two", bases["two"], "")])

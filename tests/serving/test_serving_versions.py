@@ -20,6 +20,7 @@ import serving_test_models as models
 from serving_test_helpers import RPC_TIMEOUT, make_base_path, wait_until, write_model_config
 
 POLL_SECONDS = 1
+RETRY_SECONDS = 0.5
 State = get_model_status_pb2.ModelVersionStatus
 
 
@@ -30,11 +31,13 @@ def env(start_server, model_store, tmp_path_factory):
         "swap": make_base_path(root, "swap", model_store["half_plus_two"], (1,)),
         "broken": make_base_path(root, "broken", model_store["half_plus_two"], (1,)),
         "warm": make_base_path(root, "warm", model_store["half_plus_two"], ()),
+        "partial": make_base_path(root, "partial", model_store["half_plus_two"], (1,)),
     }
     config = write_model_config(root / "models.config",
                                 [(n, b, "") for n, b in bases.items()])
     endpoint = start_server(model_config_file=config,
-                            file_system_poll_wait_seconds=POLL_SECONDS)
+                            file_system_poll_wait_seconds=POLL_SECONDS,
+                            load_retry_interval_micros=int(RETRY_SECONDS * 1e6))
     return endpoint, bases, model_store
 
 
@@ -137,6 +140,25 @@ def test_corrupt_version_leaves_previous_serving_then_recovers(env):
     wait_until(lambda: predict(stub, "broken").model_spec.version.value == 6,
                timeout=6 * POLL_SECONDS)
     assert list(predict(stub, "broken").outputs["y"].float_val) == [4.0]
+
+
+def test_half_copied_version_is_retried_until_complete(env):
+    """saved_model.pb arrives before variables/, as with a plain recursive
+    copy: the failed load is retried on the retry interval and then served."""
+    endpoint, bases, store = env
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(endpoint.channel)
+    target = os.path.join(bases["partial"], "2")
+    os.makedirs(target)
+    shutil.copy(os.path.join(store["half_plus_three"], "saved_model.pb"), target)
+    wait_until(lambda: (s := statuses(endpoint.channel, "partial").get(2)) is not None
+               and s.state == State.END and s.status.error_code != 0,
+               timeout=6 * POLL_SECONDS)
+    assert predict(stub, "partial").model_spec.version.value == 1
+    shutil.copytree(os.path.join(store["half_plus_three"], "variables"),
+                    os.path.join(target, "variables"))
+    wait_until(lambda: predict(stub, "partial").model_spec.version.value == 2,
+               timeout=4 * POLL_SECONDS + RETRY_SECONDS)
+    assert list(predict(stub, "partial").outputs["y"].float_val) == [4.0]
 
 
 def test_warmup_runs_before_available(env, tmp_path):
