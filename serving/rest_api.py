@@ -55,6 +55,9 @@ class RestApi:
             return 200, self._route(method, path, body)
         except ServingError as exc:
             return exc.http_status, {"error": exc.message}
+        except Exception as exc:  # a bug must still produce a JSON answer
+            log.exception("REST %s %s failed", method, path)
+            return 500, {"error": f"Internal error: {exc}"}
 
     def _route(self, method, path, body):
         if method == "POST":

@@ -10,7 +10,6 @@ import grpc
 
 from serving import options as opts
 from serving import warmup
-from serving import inference
 from serving.batching import Batcher
 from serving.errors import ServingError
 from serving.grpc_service import add_services
@@ -61,15 +60,13 @@ class ModelServer:
         if self.options.enable_model_warmup:
             records = warmup.read_warmup_logs(path)
             for _ in range(max(1, self.options.num_request_iterations_for_warmup)):
-                warmup.run_warmup(servable, records, inference,
+                warmup.run_warmup(servable, records,
                                   self.options.enable_signature_method_name_check)
         return servable
 
-    def _on_load(self, name, version, error):
+    def _on_load(self, name, version, path, error):
         if self.metrics:
-            model = self.registry.model(name)
-            base = model.config.base_path if model else name
-            self.metrics.observe_load(os.path.join(base, str(version)), error)
+            self.metrics.observe_load(path, error)
 
     def start(self):
         """Loads the initial models and opens the ports; raises ServingError

@@ -156,7 +156,7 @@ class ModelVersions:
             log.info("Successfully loaded servable version {name: %s version: %d}",
                      self.name, version)
             if self._on_load:
-                self._on_load(self.name, version, None)
+                self._on_load(self.name, version, path, None)
 
     def _should_retry(self, entry, path):
         """A failed version is retried at once when its saved_model.pb changes,
@@ -176,7 +176,7 @@ class ModelVersions:
             entry.failures += 1
             entry.failed_at = time.monotonic()
         if self._on_load:
-            self._on_load(self.name, entry.version, error)
+            self._on_load(self.name, entry.version, entry.path, error)
 
     def _retire(self, wanted):
         with self._cond:

@@ -4,6 +4,7 @@ so the first real request does not pay for lazy initialisation."""
 import logging
 import os
 
+from serving import inference
 from serving.errors import ServingError, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def read_warmup_logs(version_path):
     return records
 
 
-def run_warmup(servable, prediction_logs, inference, check_method_name=False):
+def run_warmup(servable, prediction_logs, check_method_name=False):
     """Runs each logged request on `servable`; any failure fails the load."""
     for record in prediction_logs:
         kind = record.WhichOneof("log_type")
