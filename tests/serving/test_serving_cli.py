@@ -35,6 +35,15 @@ def test_predict_command(endpoint, rest):
     assert lines[0]["model_version"] == (None if rest else 3)
 
 
+def test_module_entry_point_routes_predict(endpoint, capsys):
+    """`python -m serving predict ...` goes through cli.main."""
+    port = endpoint.grpc_target.rsplit(":", 1)[1]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["predict", "good stuff", "--model", "text", "--port", port])
+    assert exit_info.value.code == 0
+    assert json.loads(capsys.readouterr().out)["label"] == "positive"
+
+
 def test_predict_rejects_version_and_label(endpoint):
     result = CliRunner().invoke(cli.predict, ["x", "--version", "1", "--label", "a"])
     assert result.exit_code == 2

@@ -97,8 +97,9 @@ def test_hot_swap_under_load(env):
         for thread in threads:
             thread.join()
     assert failures == []
-    for version in (2, 3):
-        assert seen[version] - pushed[version] <= 2 * POLL_SECONDS + 0.5
+    delays = {v: round(seen[v] - pushed[v], 2) for v in (2, 3)}
+    print("swap delays (s):", delays)
+    assert all(delay <= 2 * POLL_SECONDS for delay in delays.values()), delays
     wait_until(lambda: statuses(endpoint.channel, "swap")[1].state == State.END)
     assert statuses(endpoint.channel, "swap")[3].state == State.AVAILABLE
     assert predict(stub, "swap").model_spec.version.value == 3
