@@ -56,7 +56,7 @@ class TransformConfig(_Strict):
 class Hyperparameters(_Strict):
     embedding_dim: int = Field(default=64, ge=1)
     conv_filters: int = Field(default=128, ge=1)
-    kernel_size: int = Field(default=3, ge=1)
+    kernel_sizes: List[int] = Field(default=[1, 2, 3], min_length=1)
     dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
     learning_rate: float = Field(default=0.003, gt=0.0)
     batch_size: int = Field(default=64, ge=1)

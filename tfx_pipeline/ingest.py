@@ -60,11 +60,13 @@ def existing_spans(data_root: Path) -> List[int]:
     return sorted(int(m.group(1)) for p in data_root.iterdir() if p.is_dir() and (m := _SPAN_DIR.match(p.name)))
 
 
+def _text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
 def _sample(rows: List[Dict[str, str]], n: int, text_key: str) -> List[Dict[str, str]]:
-    # Order by a hash of the text: deterministic, and proportional across labels and published splits.
-    def key(row):
-        return hashlib.sha1(row[text_key].encode("utf-8")).hexdigest()
-    return sorted(rows, key=key)[:n]
+    # The first n in hash order: deterministic, and proportional across labels and published splits.
+    return sorted(rows, key=lambda row: _text_hash(row[text_key]))[:n]
 
 
 def _to_split(value: str, split_column: str) -> str:
@@ -101,7 +103,9 @@ def ingest(config: PipelineConfig, source: Optional[Path] = None, sample: Option
         report.rows_out = len(rows)
 
     files: Dict[str, List[Dict[str, str]]] = {}
-    for row in rows:
+    # Rows go out in a stable pseudo-random order: sources are often sorted by label (the default corpus is),
+    # and the Trainer's streaming shuffle buffer would then see long runs of one class.
+    for row in sorted(rows, key=lambda r: _text_hash(r[data.text_column])):
         text = row[data.text_column]
         split = _to_split(row[data.split_column], data.split_column) if data.split_column else hash_split(text)
         files.setdefault(split, []).append({features.TEXT: text, features.LABEL: row[data.label_column]})

@@ -16,7 +16,7 @@ from trainer.preprocessing import preprocessing_fn, vocabulary_size
 
 LABELS = ["negative", "neutral", "positive"]
 CONFIG = {"labels": LABELS, "max_tokens": 8, "vocab_size": 100, "oov_buckets": 3, "min_frequency": 1}
-HP = {"embedding_dim": 16, "conv_filters": 16, "kernel_size": 2, "dropout": 0.0, "learning_rate": 0.02,
+HP = {"embedding_dim": 16, "conv_filters": 16, "kernel_sizes": [1, 2], "dropout": 0.0, "learning_rate": 0.02,
       "batch_size": 8, "epochs": 1, "patience": 0, "seed": 7}
 TEXTS = ["i love this so much", "worst delay ever, awful", "the flight left at noon", "great crew, loved it",
          "terrible service and rude staff", "seat 12a is by the window", "amazing, thank you!", "never again, hate it"]
