@@ -1,0 +1,135 @@
+"""Pipeline benchmark: cold and cached `mlops run` on the full corpora, against two references.
+
+For each task config: a fresh workspace; `mlops run` cold (per-component wall seconds from MLMD, total wall,
+peak RSS) and again unchanged (cached); test accuracy and macro-F1 from the Evaluator; scikit-learn TF-IDF +
+logistic regression on the same split (the quality floor); the same Keras model trained by a plain script
+(bench/plain_keras.py) for the TFX overhead ratio = cold `mlops run` wall / plain script wall.
+Everything runs one process at a time (2 cores).
+
+    .venv/bin/python bench/pipeline.py [--task sentiment --task emotion] [--workdir work/bench]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def timed(cmd: list) -> dict:
+    """Runs cmd; returns wall seconds, peak RSS (MiB) of the process tree, and stdout."""
+    started = time.time()
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    stdout = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} exited {process.returncode}:\n{stdout[-3000:]}")
+    return {"seconds": time.time() - started, "peak_mib": usage.ru_maxrss / 1024, "stdout": stdout}
+
+
+def tfidf_baseline(span: Path, labels: list) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score
+
+    def read(split):
+        with open(span / split / "data.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        return [r["text"] for r in rows], [labels.index(r["label"]) for r in rows]
+
+    (x_train, y_train), (x_test, y_test) = read("train"), read("test")
+    started = time.time()
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    classifier = LogisticRegression(max_iter=2000, C=4.0).fit(vectorizer.fit_transform(x_train), y_train)
+    predicted = classifier.predict(vectorizer.transform(x_test))
+    return {"accuracy": accuracy_score(y_test, predicted), "macro_f1": f1_score(y_test, predicted, average="macro"),
+            "seconds": time.time() - started}
+
+
+def bench_task(task: str, workdir: Path) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tfx_pipeline.config import load_config
+    from tfx_pipeline.pipeline import create_pipeline
+    from tfx_pipeline.run_report import build_report
+
+    import yaml
+
+    source_config = ROOT / "configs" / f"{task}.yaml"
+    raw = yaml.safe_load(source_config.read_text())
+    raw["schema_file"] = str((source_config.parent / raw["schema_file"]).resolve())
+    if not raw["data"]["source"].startswith("package:"):
+        raw["data"]["source"] = str((source_config.parent / raw["data"]["source"]).resolve())
+    task_dir = workdir / task
+    shutil.rmtree(task_dir, ignore_errors=True)
+    task_dir.mkdir(parents=True)
+    raw["paths"] = {"workdir": str(task_dir / "work"), "serving_root": str(task_dir / "serving")}
+    config_path = task_dir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    config = load_config(config_path)
+    ids = [c.id for c in create_pipeline(config).components]
+
+    cold = timed([str(BIN / "mlops"), "run", "--config", str(config_path)])
+    cold_report = build_report(config, ids)
+    cached = timed([str(BIN / "mlops"), "run", "--config", str(config_path)])
+    cached_report = build_report(config, ids)
+    span = config.paths.data_root / "span-1"
+    plain = timed([sys.executable, str(ROOT / "bench" / "plain_keras.py"), "--config", str(config_path),
+                   "--span", str(span)])
+    plain_result = json.loads(plain["stdout"].strip().splitlines()[-1])
+    metrics = {c.name: c.value for c in cold_report.checks}
+    return {
+        "task": task,
+        "components": {c.component_id: round(c.seconds, 1) for c in cold_report.components},
+        "cold_seconds": cold["seconds"], "cold_peak_mib": cold["peak_mib"],
+        "cached_seconds": cached["seconds"],
+        "cached_states": sorted({c.state for c in cached_report.components}),
+        "blessed": cold_report.blessed, "pushed": cold_report.pushed_path,
+        "accuracy": metrics.get("accuracy"), "macro_f1": metrics.get("macro_f1"),
+        "tfidf": tfidf_baseline(span, list(config.labels)),
+        "plain": {**plain_result, "seconds": plain["seconds"], "peak_mib": plain["peak_mib"]},
+        "overhead_ratio": cold["seconds"] / plain["seconds"],
+    }
+
+
+def markdown(results: list) -> str:
+    lines = ["| task | cold run s | peak MiB | cached re-run s | test accuracy | test macro-F1 | TF-IDF+LR acc / macro-F1 "
+             "| plain Keras s (acc / macro-F1) | TFX overhead ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(
+            f"| {r['task']} | {r['cold_seconds']:.1f} | {r['cold_peak_mib']:.0f} | {r['cached_seconds']:.1f} "
+            f"| {r['accuracy']:.4f} | {r['macro_f1']:.4f} | {r['tfidf']['accuracy']:.4f} / {r['tfidf']['macro_f1']:.4f} "
+            f"| {r['plain']['seconds']:.1f} ({r['plain']['accuracy']:.4f} / {r['plain']['macro_f1']:.4f}) "
+            f"| {r['overhead_ratio']:.2f} |")
+    lines += ["", "Per-component wall seconds (cold run, from ML Metadata):", ""]
+    ids = list(results[0]["components"])
+    lines.append("| component | " + " | ".join(r["task"] for r in results) + " |")
+    lines.append("|---|" + "---|" * len(results))
+    for component in ids:
+        lines.append(f"| {component} | " + " | ".join(str(r["components"].get(component, "")) for r in results) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", action="append", help="config name under configs/ (default: sentiment, emotion)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "work" / "bench")
+    parser.add_argument("--json", type=Path, help="also write the raw results here")
+    args = parser.parse_args()
+    results = [bench_task(task, args.workdir.resolve()) for task in (args.task or ["sentiment", "emotion"])]
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
