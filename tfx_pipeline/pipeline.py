@@ -29,6 +29,9 @@ BASELINE_RESOLVER = "latest_blessed_model_resolver"
 EVALUATOR = "evaluator"
 PUSHER = "pusher"
 
+# Real texts replayed by the model server before a new version takes traffic.
+WARMUP_REQUESTS = 5
+
 
 def example_gen_component(config: PipelineConfig) -> tfx.components.CsvExampleGen:
     # Ingestion writes each split to its own folder (see tfx_pipeline/ingest.py); with {SPAN} in the
@@ -95,6 +98,14 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
             push_destination=tfx.proto.PushDestination(
                 filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(config.push_root))),
             custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
+            custom_config={
+                "model_name": config.serving.model_name,
+                "signature": features.SERVING_DEFAULT,
+                "input_key": features.TEXT,
+                "warmup_texts_pattern": str(config.paths.data_root / "span-*" / features.EVAL_SPLIT / "*.csv"),
+                "text_column": features.TEXT,
+                "warmup_count": WARMUP_REQUESTS,
+            },
         ).with_id(PUSHER)
         components.append(pusher)
 

@@ -51,6 +51,19 @@ def test_first_run_completes_every_component_and_pushes_a_servable_version(scena
     version = versions[0]
     assert (version / "saved_model.pb").is_file() and (version / "variables").is_dir()
     assert not [p for p in config.push_root.iterdir() if not p.name.isdigit()]  # no staging folder left
+    # Warmup requests: real texts of the span's eval split, as PredictRequests to the raw-text signature.
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    logs = [prediction_log_pb2.PredictionLog.FromString(r.numpy())
+            for r in tf.data.TFRecordDataset(str(version / "assets.extra" / "tf_serving_warmup_requests"))]
+    with open(config.paths.data_root / "span-1" / "eval" / "data.csv", newline="") as f:
+        eval_texts = {r[features.TEXT] for r in csv.DictReader(f)}
+    assert len(logs) == 5
+    for log in logs:
+        request = log.predict_log.request
+        assert request.model_spec.name == "sentiment" and request.model_spec.signature_name == "serving_default"
+        assert request.inputs["text"].string_val[0].decode() in eval_texts
     results = predict(version, ["what a wonderful flight, thank you", "my bag is lost and nobody helps",
                                 "the car drives itself"])
     assert [label for label, _ in results] and {label for label, _ in results} <= LABELS

@@ -2,8 +2,11 @@
 
 TFX's own Pusher copies files straight into <base>/<version>, so a polling model server can find a version
 folder that is still being written. Here the model is staged in a hidden, non-numeric folder (servers ignore
-it) and renamed into place. When the latest pushed version already holds this exact SavedModel (same
+it) and renamed into place, with TF Serving warmup requests (real texts, see warmup_requests.py) written
+into the staged copy first. When the latest pushed version already holds this exact SavedModel (same
 fingerprint), nothing is written: an unchanged re-run must not make the server reload.
+
+custom_config: {"model_name", "signature", "input_key", "warmup_texts_pattern", "text_column", "warmup_count"}.
 """
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ from tfx.components.pusher import executor as tfx_pusher
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.utils import io_utils, json_utils, proto_utils
+
+from tfx_pipeline.components.warmup_requests import latest_span_texts, write_warmup_requests
 
 FINGERPRINT_FILE = "fingerprint.pb"
 ALREADY_SERVING_KEY = "already_serving_version"
@@ -36,13 +41,16 @@ def _fingerprint(model_dir: str) -> Optional[bytes]:
     return io_utils.read_bytes_file(path) if fileio.exists(path) else None
 
 
-def publish_version(model_path: str, base_directory: str, version: int) -> str:
+def publish_version(model_path: str, base_directory: str, version: int, warmup: Optional[dict] = None) -> str:
     """Copies model_path to <base_directory>/<version> so that the version appears whole or not at all."""
     final = os.path.join(base_directory, str(version))
     staging = os.path.join(base_directory, f".staging-{version}")
     if fileio.exists(staging):
         fileio.rmtree(staging)
     io_utils.copy_dir(model_path, staging)
+    if warmup:
+        texts = latest_span_texts(warmup["warmup_texts_pattern"], warmup["text_column"], warmup["warmup_count"])
+        write_warmup_requests(staging, warmup["model_name"], warmup["signature"], warmup["input_key"], texts)
     fileio.rename(staging, final)
     return final
 
@@ -74,6 +82,7 @@ class Executor(tfx_pusher.Executor):
                 return
         # Seconds since the epoch, as TFX and TF Serving users expect, but always above the latest version.
         version = max(int(time.time()), (versions[-1] + 1) if versions else 0)
-        serving_path = publish_version(model_path, base, version)
+        custom_config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null")
+        serving_path = publish_version(model_path, base, version, custom_config)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=str(version))
