@@ -29,10 +29,16 @@ $(STAMP): $(LOCKS)
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
+# The pipeline, then the pushed model served (TF Serving's binary if installed, else the embedded server)
+# and asked over gRPC; the server stops when the predictions are printed.
 run: install
 	$(BIN)/mlops run
-	$(BIN)/mlops predict "Thank you for the quick help, the crew was wonderful!" \
-	  "Two hours on the tarmac and no information. Worst airline ever."
+	@mkdir -p work
+	@$(BIN)/mlops serve --port=8500 --rest_api_port=8501 > work/serve.log 2>&1 & pid=$$!; \
+	  trap 'kill $$pid 2>/dev/null' EXIT; \
+	  $(BIN)/mlops predict --wait 120 "Thank you for the quick help, the crew was wonderful!" \
+	    "Two hours on the tarmac and no information. Worst airline ever." \
+	  || { echo "server log:"; tail -20 work/serve.log; exit 1; }
 
 test: install
 	$(BIN)/python -m pytest -q tests

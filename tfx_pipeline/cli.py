@@ -1,14 +1,15 @@
-"""`mlops`: one CLI whose subcommands map onto the stages (ingest, schema, run, predict, serve)."""
+"""`mlops`: one CLI whose subcommands map onto the stages (ingest, schema, run, serve, predict)."""
 from __future__ import annotations
 
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional
 
 import click
 
+from tfx_pipeline import serving_commands
 from tfx_pipeline.config import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -93,21 +94,8 @@ def propose(config_path: Path, sample: Optional[int]) -> None:
     click.echo(f"proposed schema written to {propose_schema(config)}; diff it against {config.schema_file}")
 
 
-@mlops.command()
-@config_option
-@click.option("--sample", type=click.IntRange(min=30), default=None, help="Use the sample workspace's model.")
-@click.option("--serving-root", type=click.Path(path_type=Path), default=None)
-@click.argument("texts", nargs=-1, required=True)
-def predict(config_path: Path, sample: Optional[int], serving_root: Optional[Path], texts: Tuple[str, ...]) -> None:
-    """Label TEXTS with the latest pushed version, loaded in this process."""
-    from tfx_pipeline.in_process_predict import format_predictions, latest_version_dir, predict as run_predict
-
-    config = _load(config_path).with_overrides(sample=sample, serving_root=serving_root)
-    try:
-        model_dir = latest_version_dir(config.push_root)
-    except FileNotFoundError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(format_predictions(list(texts), run_predict(model_dir, list(texts)), model_dir.name))
+mlops.add_command(serving_commands.serve)
+mlops.add_command(serving_commands.predict)
 
 
 def main() -> None:
