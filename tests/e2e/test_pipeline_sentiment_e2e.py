@@ -72,6 +72,48 @@ def test_first_run_completes_every_component_and_pushes_a_servable_version(scena
         assert max(scores, key=scores.get) == label
 
 
+def test_pushed_model_is_served_over_tf_serving_grpc(scenario):
+    """The pushed version under the embedded server, asked with the official tensorflow-serving-api stubs:
+    Predict on the raw-text signature, Classify on the tf.Example one, and `mlops predict` over gRPC."""
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import classification_pb2, predict_pb2, prediction_service_pb2_grpc
+
+    from serving.options import ServerOptions
+    from serving.server import ModelServer
+
+    config = scenario["config"]
+    server = ModelServer(ServerOptions(port=0, model_name="sentiment", model_base_path=str(config.push_root))).start()
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "sentiment"
+        request.inputs["text"].CopyFrom(tf.make_tensor_proto(["great crew", "lost my bag again"]))
+        response = stub.Predict(request, timeout=30)
+        assert {v.decode() for v in response.outputs["label"].string_val} <= LABELS
+        assert len(response.outputs["scores"].float_val) == 2 * len(LABELS)
+        assert response.model_spec.signature_name == "serving_default"
+
+        classify = classification_pb2.ClassificationRequest()
+        classify.model_spec.name = "sentiment"
+        classify.model_spec.signature_name = "serving_tf_example"
+        example = classify.input.example_list.examples.add()
+        example.features.feature["text"].bytes_list.value.append(b"great crew")
+        result = stub.Classify(classify, timeout=30).result.classifications[0]
+        assert {c.label for c in result.classes} == LABELS
+        assert abs(sum(c.score for c in result.classes) - 1.0) < 1e-4
+
+        printed = run_cli("predict", "--config", str(scenario["config_path"]), "--sample", str(SAMPLE),
+                          "--port", str(server.grpc_port), "great crew")
+        assert printed.exit_code == 0, printed.output
+        label = printed.output.split()[0]
+        assert label in LABELS and "great crew" in printed.output
+        assert f"(version {version_dirs(config.push_root)[-1].name})" in printed.output
+    finally:
+        server.stop()
+
+
 def test_unchanged_rerun_is_served_from_cache_and_pushes_nothing(scenario):
     config = scenario["config"]
     before = tree_digest(config.paths.serving_root)
