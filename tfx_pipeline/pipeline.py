@@ -12,6 +12,7 @@ from tfx.dsl.components.base import executor_spec
 
 from tfx_pipeline import features
 from tfx_pipeline.components import atomic_pusher
+from tfx_pipeline.components.baseline_strategy import LatestBlessedOtherModelStrategy
 from tfx_pipeline.components.data_gate import DataGate
 from tfx_pipeline.config import PipelineConfig
 from tfx_pipeline.evaluation import eval_config
@@ -75,7 +76,8 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     ).with_id(TRAINER)
 
     baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        strategy_class=LatestBlessedOtherModelStrategy,
+        candidate=trainer.outputs["model"],
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id(BASELINE_RESOLVER)

@@ -71,7 +71,10 @@ class RunReport:
                 f"baseline {check.baseline:.4f}, allowed drop {check.max_drop:.4f}"
             verdict = "ok" if check.ok else "FAIL: " + "; ".join(check.failures)
             lines.append(f"  {check.name}: {value} (lower bound {check.lower_bound:.4f}; {baseline}) {verdict}")
-        if self.pushed_path:
+        pusher = next((c for c in self.components if c.component_id == "pusher"), None)
+        if self.pushed_path and pusher is not None and pusher.state == "cached":
+            lines.append(f"pushed: nothing new (served from cache; {self.pushed_path} is unchanged)")
+        elif self.pushed_path:
             lines.append(f"pushed: {self.pushed_path}")
         elif self.already_serving_version is not None:
             lines.append(f"pushed: nothing (version {self.already_serving_version} already holds this model)")

@@ -17,8 +17,8 @@ from tfx_pipeline.in_process_predict import predict
 
 SAMPLE = 1500
 LABELS = {"negative", "neutral", "positive"}
-UPSTREAM_OF_EVALUATOR = ["csv_example_gen", "curated_schema_importer", "statistics_gen", "example_validator",
-                         "data_gate", "transform", "trainer"]
+# Resolvers produce no artifacts of their own: MLMD records them as run, never cached.
+RESOLVERS = {"latest_blessed_model_resolver"}
 
 pytestmark = pytest.mark.e2e
 
@@ -31,8 +31,9 @@ def scenario(tmp_path_factory, request):
     config_path = write_config(folder / "sentiment.yaml", "sentiment",
                                trainer=FAST_TRAINER, evaluation={"thresholds": SAMPLE_THRESHOLDS})
     first = run_cli("run", "--config", str(config_path), "--sample", str(SAMPLE))
-    return {"folder": folder, "config_path": config_path, "config": effective_config(config_path, SAMPLE),
-            "first": first}
+    config = effective_config(config_path, SAMPLE)
+    return {"folder": folder, "config_path": config_path, "config": config, "first": first,
+            "first_pushed": report(config).pushed_path}
 
 
 def test_first_run_completes_every_component_and_pushes_a_servable_version(scenario):
@@ -121,11 +122,12 @@ def test_unchanged_rerun_is_served_from_cache_and_pushes_nothing(scenario):
     assert again.exit_code == 0, again.output
     assert "already ingested, nothing written" in again.output
     run = report(config)
-    assert {c: states(run)[c] for c in UPSTREAM_OF_EVALUATOR} == {c: "cached" for c in UPSTREAM_OF_EVALUATOR}
-    # The Evaluator re-runs because its baseline is now the first run's model: the same model, so it passes,
-    # and the Pusher sees the identical SavedModel already served.
-    assert run.pushed_path is None
-    assert run.already_serving_version == int(version_dirs(config.push_root)[-1].name)
+    # Every component with outputs is served from cache: the baseline resolver finds only the candidate
+    # itself as blessed, so the Evaluator's inputs equal the first run's and so do the Pusher's.
+    assert {c: s for c, s in states(run).items() if c not in RESOLVERS} == \
+        {c: "cached" for c in states(run) if c not in RESOLVERS}
+    assert run.blessed is True and run.pushed_path == scenario["first_pushed"]
+    assert f"pushed: nothing new (served from cache; {run.pushed_path} is unchanged)" in again.output
     assert tree_digest(config.paths.serving_root) == before
 
 
