@@ -1,4 +1,6 @@
 """End-to-end on a sample of dair_emotion: switching task is switching config file, nothing else."""
+from pathlib import Path
+
 import pytest
 
 from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS, effective_config, report, run_cli, states, version_dirs
@@ -52,7 +54,7 @@ def test_schema_propose_writes_the_inferred_schema_beside_the_curated_one(tmp_pa
 
     schema = tmp_path / "schema" / "schema.pbtxt"
     schema.parent.mkdir()
-    shutil.copyfile(write_config.__globals__["ROOT"] / "schema" / "emotion" / "schema.pbtxt", schema)
+    shutil.copyfile(Path(__file__).resolve().parents[2] / "schema" / "emotion" / "schema.pbtxt", schema)
     config_path = write_config(tmp_path / "emotion.yaml", "emotion", schema_file=str(schema))
     result = run_cli("schema", "propose", "--config", str(config_path), "--sample", "300")
     assert result.exit_code == 0, result.output
