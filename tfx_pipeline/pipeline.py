@@ -59,6 +59,9 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         schema=schema_importer.outputs["schema"],
         preprocessing_fn=config.transform.preprocessing_fn,
         custom_config={"labels": list(config.labels), **config.transform.model_dump(exclude={"preprocessing_fn"})},
+        # StatisticsGen already describes the raw data; Transform's own pre/post statistics would be a second
+        # TFDV pass over every example that nothing downstream reads.
+        disable_statistics=True,
     ).with_id(TRANSFORM)
     transform.add_upstream_node(data_gate)
 
