@@ -47,6 +47,8 @@ def test_first_run_completes_every_component_and_pushes_a_servable_version(scena
     assert "csv_example_gen" in first.output and "blessing: BLESSED" in first.output
     assert f"pushed: {run.pushed_path}" in first.output
 
+    _assert_evaluation_has_the_promised_metrics_and_slices(run)
+
     versions = version_dirs(config.push_root)
     assert [str(v) for v in versions] == [run.pushed_path]
     version = versions[0]
@@ -71,6 +73,25 @@ def test_first_run_completes_every_component_and_pushes_a_servable_version(scena
     for label, scores in results:
         assert set(scores) == LABELS and abs(sum(scores.values()) - 1.0) < 1e-4
         assert max(scores, key=scores.get) == label
+
+
+def _assert_evaluation_has_the_promised_metrics_and_slices(run):
+    import tensorflow_model_analysis as tfma
+
+    evaluation = run.component("evaluator").outputs["evaluation"][0].uri
+    by_slice = {}
+    for metrics in tfma.load_metrics(evaluation):
+        key = tuple((k.column, k.bytes_value.decode()) for k in metrics.slice_key.single_slice_keys)
+        by_slice[key] = {(m.key.name, m.key.sub_key.class_id.value if m.key.HasField("sub_key") else None)
+                         for m in metrics.metric_keys_and_values}
+    overall = by_slice[()]
+    assert {("accuracy", None), ("macro_f1", None), ("example_count", None)} <= overall
+    assert {(name, c) for name in ("precision", "recall") for c in range(3)} <= overall
+    assert {("label", label) for label in LABELS} <= set(k[0] for k in by_slice if k)
+    assert any(k and k[0][0] == "length_bucket" for k in by_slice)
+    plots = list(tfma.load_plots(evaluation))
+    assert any(p.plot_keys_and_values[0].value.HasField("multi_class_confusion_matrix_at_thresholds")
+               for p in plots if not p.slice_key.single_slice_keys)
 
 
 def test_pushed_model_is_served_over_tf_serving_grpc(scenario):
