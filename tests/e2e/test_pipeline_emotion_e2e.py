@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_emotion_config_runs_end_to_end_and_pushes(tmp_path):
-    from conftest import write_config
+    from pipeline_configs import write_config
 
     config_path = write_config(tmp_path / "emotion.yaml", "emotion", trainer=FAST_TRAINER,
                                evaluation={"thresholds": SAMPLE_THRESHOLDS})
@@ -33,7 +33,7 @@ def test_emotion_config_runs_end_to_end_and_pushes(tmp_path):
 
 
 def test_no_threshold_refuses_to_bless_and_says_why(tmp_path):
-    from conftest import write_config
+    from pipeline_configs import write_config
 
     config_path = write_config(tmp_path / "emotion.yaml", "emotion", trainer=FAST_TRAINER,
                                evaluation={"thresholds": {}})
@@ -50,7 +50,7 @@ def test_no_threshold_refuses_to_bless_and_says_why(tmp_path):
 def test_schema_propose_writes_the_inferred_schema_beside_the_curated_one(tmp_path):
     import shutil
 
-    from conftest import write_config
+    from pipeline_configs import write_config
 
     schema = tmp_path / "schema" / "schema.pbtxt"
     schema.parent.mkdir()

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory, request):
-    from conftest import write_config
+    from pipeline_configs import write_config
 
     folder = tmp_path_factory.mktemp("sentiment")
     config_path = write_config(folder / "sentiment.yaml", "sentiment",
@@ -153,7 +153,7 @@ def test_unchanged_rerun_is_served_from_cache_and_pushes_nothing(scenario):
 
 
 def test_impossible_threshold_blesses_nothing_and_leaves_serving_unchanged(scenario):
-    from conftest import write_config
+    from pipeline_configs import write_config
 
     strict = {"accuracy": {"lower_bound": 1.0, "max_drop": 0.0}, "macro_f1": {"lower_bound": 0.1}}
     config_path = write_config(scenario["folder"] / "sentiment.yaml", "sentiment",
