@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from datetime import date
 from pathlib import Path
 from typing import Dict, List, Literal, Optional
 
@@ -32,6 +33,8 @@ class DataConfig(_Strict):
     label_column: str
     # Column holding the published split (train / validation / test); None = hash split 80/10/10 on the text.
     split_column: Optional[str] = None
+    # How many of the latest spans (that passed validation) a run trains and evaluates on; 1 = the latest only.
+    span_window: int = Field(default=1, ge=1)
 
 
 class PathsConfig(_Strict):
@@ -89,6 +92,16 @@ class BeamConfig(_Strict):
     args: List[str] = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
+class AirflowConfig(_Strict):
+    # A cron expression or preset (@daily, @hourly); None = a run starts only when triggered.
+    schedule: Optional[str] = None
+    start_date: date = date(2024, 1, 1)
+    # Catchup would start one run per interval missed since start_date; a retrain only needs the latest data.
+    catchup: bool = False
+    retries: int = Field(default=0, ge=0)
+    retry_delay_minutes: float = Field(default=5.0, ge=0.0)
+
+
 class PipelineConfig(_Strict):
     pipeline_name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     labels: List[str] = Field(min_length=2)
@@ -100,6 +113,7 @@ class PipelineConfig(_Strict):
     trainer: TrainerConfig = TrainerConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     beam: BeamConfig = BeamConfig()
+    airflow: AirflowConfig = AirflowConfig()
 
     @field_validator("labels")
     @classmethod
