@@ -17,6 +17,7 @@ from tfx_pipeline.components.data_gate import DataGate
 from tfx_pipeline.config import PipelineConfig
 from tfx_pipeline.evaluation import eval_config
 from tfx_pipeline.ingest import span_input_patterns
+from tfx_pipeline.span_window import EXAMPLES, ValidatedSpanWindowStrategy
 
 # Component ids, in dependency order: the names users see in MLMD, Airflow and Kubeflow.
 EXAMPLE_GEN = "csv_example_gen"
@@ -24,6 +25,7 @@ STATISTICS_GEN = "statistics_gen"
 SCHEMA_IMPORTER = "curated_schema_importer"
 EXAMPLE_VALIDATOR = "example_validator"
 DATA_GATE = "data_gate"
+SPAN_WINDOW_RESOLVER = "span_window_resolver"  # only with data.span_window > 1
 TRANSFORM = "transform"
 TRAINER = "trainer"
 BASELINE_RESOLVER = "latest_blessed_model_resolver"
@@ -43,6 +45,19 @@ def example_gen_component(config: PipelineConfig) -> tfx.components.CsvExampleGe
         input_base=str(config.paths.data_root), input_config=input_config).with_id(EXAMPLE_GEN)
 
 
+def span_window_resolver(config: PipelineConfig, data_gate) -> tfx.dsl.Resolver:
+    # A channel by producer id, not ExampleGen's output channel, so the resolver sees earlier runs' spans too.
+    resolver = tfx.dsl.Resolver(
+        strategy_class=ValidatedSpanWindowStrategy,
+        config={"num_spans": config.data.span_window, "gate_type": data_gate.type},
+        examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples, producer_component_id=EXAMPLE_GEN,
+                                 output_key=EXAMPLES),
+    ).with_id(SPAN_WINDOW_RESOLVER)
+    # After this run's gate, so the newest span is in the window once (and only if) it passed.
+    resolver.add_upstream_node(data_gate)
+    return resolver
+
+
 def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     example_gen = example_gen_component(config)
     statistics_gen = tfx.components.StatisticsGen(
@@ -53,9 +68,12 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_importer.outputs["schema"]).with_id(EXAMPLE_VALIDATOR)
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"]).with_id(DATA_GATE)
+    window = [span_window_resolver(config, data_gate)] if config.data.span_window > 1 else []
+    # What Transform, Trainer and Evaluator see: the latest span, or the window of validated spans.
+    examples = window[0].outputs[EXAMPLES] if window else example_gen.outputs["examples"]
 
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
+        examples=examples,
         schema=schema_importer.outputs["schema"],
         preprocessing_fn=config.transform.preprocessing_fn,
         custom_config={"labels": list(config.labels), **config.transform.model_dump(exclude={"preprocessing_fn"})},
@@ -86,15 +104,15 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     ).with_id(BASELINE_RESOLVER)
 
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=examples,
         example_splits=[features.TEST_SPLIT],
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=eval_config(config),
     ).with_id(EVALUATOR)
 
-    components: List = [example_gen, statistics_gen, schema_importer, example_validator, data_gate, transform,
-                        trainer, baseline_resolver, evaluator]
+    components: List = [example_gen, statistics_gen, schema_importer, example_validator, data_gate, *window,
+                        transform, trainer, baseline_resolver, evaluator]
     # No threshold means no quality bar: such a run trains and evaluates, but nothing can be pushed.
     if config.evaluation.thresholds:
         pusher = tfx.components.Pusher(
