@@ -9,6 +9,7 @@ from typing import Optional
 
 import click
 
+from tfx_pipeline import orchestration_cli
 from tfx_pipeline import serving_commands
 from tfx_pipeline.config import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
 
@@ -96,6 +97,8 @@ def propose(config_path: Path, sample: Optional[int]) -> None:
 
 mlops.add_command(serving_commands.serve)
 mlops.add_command(serving_commands.predict)
+mlops.add_command(orchestration_cli.airflow)
+mlops.add_command(orchestration_cli.compile_pipeline)
 
 
 def main() -> None:

@@ -1,0 +1,196 @@
+"""A local Airflow 2 for the pipeline: SQLite and the SequentialExecutor under a project-local AIRFLOW_HOME,
+runners/ as the dags folder, scheduler and webserver on 127.0.0.1, started and stopped through pid files."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from tfx_pipeline.config import DEFAULT_CONFIG
+
+ROOT = DEFAULT_CONFIG.parent.parent
+DEFAULT_HOME = ROOT / "work" / "airflow"
+DAGS_FOLDER = ROOT / "runners"
+DAEMONS = ("scheduler", "webserver")
+ADMIN_USER = "admin"
+
+
+class AirflowError(RuntimeError):
+    """Airflow could not be started or stopped; the message says where its log is."""
+
+
+def airflow_cfg(home: Path, port: int) -> str:
+    return f"""\
+[core]
+dags_folder = {DAGS_FOLDER}
+executor = SequentialExecutor
+load_examples = False
+# Importing TensorFlow and TFX takes 5-20 s on 2 busy cores; Airflow's default budget is 30 s.
+dagbag_import_timeout = 120
+dag_file_processor_timeout = 180
+
+[database]
+sql_alchemy_conn = sqlite:///{home / "airflow.db"}
+
+[scheduler]
+# The DAG changes with code or config, not with data: re-parsing it every 30 s (the default) costs a core.
+min_file_process_interval = 300
+dag_dir_list_interval = 300
+parsing_processes = 1
+
+[webserver]
+web_server_host = 127.0.0.1
+web_server_port = {port}
+workers = 1
+expose_config = False
+
+[logging]
+base_log_folder = {home / "logs"}
+"""
+
+
+def environment(home: Path, config_path: Path) -> Dict[str, str]:
+    """What an Airflow process of this project needs: its home, the pipeline config, Keras 2."""
+    return {**os.environ, "AIRFLOW_HOME": str(home), "MLOPS_CONFIG": str(Path(config_path).resolve()),
+            "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def airflow_bin() -> str:
+    return str(Path(sys.executable).parent / "airflow")
+
+
+def prepare_home(home: Path, port: int) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "airflow.cfg").write_text(airflow_cfg(home, port))
+
+
+def _airflow(env: Dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([airflow_bin(), *args], env=env, capture_output=True, text=True)
+
+
+def create_admin(env: Dict[str, str]) -> Optional[str]:
+    """Creates the admin user with a fresh random password and returns it; None when the user already exists."""
+    listed = _airflow(env, "users", "list", "--output", "json")
+    if listed.returncode != 0:
+        raise AirflowError(f"airflow users list failed:\n{listed.stderr[-2000:]}")
+    # The CLI may print warnings before the JSON list.
+    users = json.loads(listed.stdout[listed.stdout.index("["):]) if "[" in listed.stdout else []
+    if any(user.get("username") == ADMIN_USER for user in users):
+        return None
+    password = secrets.token_urlsafe(18)
+    created = _airflow(env, "users", "create", "--role", "Admin", "--username", ADMIN_USER, "--password", password,
+                       "--firstname", "Pipeline", "--lastname", "Admin", "--email", "admin@localhost")
+    if created.returncode != 0:
+        raise AirflowError(f"airflow users create failed:\n{created.stderr[-2000:]}")
+    return password
+
+
+def pid_file(home: Path, daemon: str) -> Path:
+    return home / f"{daemon}.pid"
+
+
+def running_pid(home: Path, daemon: str) -> Optional[int]:
+    """The pid in the daemon's pid file if that process is alive and is an Airflow process."""
+    path = pid_file(home, daemon)
+    if not path.is_file():
+        return None
+    pid = int(path.read_text().strip())
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    # A recycled pid belongs to some other program: never signal it.
+    return pid if b"airflow" in cmdline and daemon.encode() in cmdline else None
+
+
+def start_daemon(home: Path, daemon: str, env: Dict[str, str], args: List[str]) -> subprocess.Popen:
+    log = open(home / f"{daemon}.log", "ab")
+    # A session of its own: `down` signals the whole group (gunicorn workers, DAG processors, task runs).
+    process = subprocess.Popen([airflow_bin(), daemon, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True, cwd=home)
+    pid_file(home, daemon).write_text(f"{process.pid}\n")
+    return process
+
+
+def wait_healthy(port: int, home: Path, processes: Dict[str, subprocess.Popen], timeout: float = 180.0) -> dict:
+    """Polls the webserver's /health until the metadatabase and the scheduler both report healthy."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        for daemon, process in processes.items():
+            if process.poll() is not None:
+                raise AirflowError(f"the {daemon} exited ({process.returncode}); see {home / (daemon + '.log')}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+                health = json.loads(response.read())
+            if all(health.get(part, {}).get("status") == "healthy" for part in ("metadatabase", "scheduler")):
+                return health
+            last = str(health)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            last = str(exc)
+        time.sleep(2)
+    raise AirflowError(f"Airflow not healthy after {timeout:.0f} s ({last}); see the logs in {home}")
+
+
+@dataclass
+class Started:
+    home: Path
+    url: str
+    pids: Dict[str, int]
+    admin_password: Optional[str]
+
+
+def up(config_path: Path = DEFAULT_CONFIG, home: Path = DEFAULT_HOME, port: int = 8080) -> Started:
+    home = Path(home).resolve()
+    already = {d: running_pid(home, d) for d in DAEMONS}
+    if any(already.values()):
+        raise AirflowError(f"Airflow already runs from {home} (pids {already}); `mlops airflow down` first")
+    prepare_home(home, port)
+    env = environment(home, config_path)
+    migrated = _airflow(env, "db", "migrate")
+    if migrated.returncode != 0:
+        raise AirflowError(f"airflow db migrate failed:\n{migrated.stderr[-2000:]}")
+    # --skip-serve-logs: the scheduler's log server binds every interface; the webserver reads local logs anyway.
+    processes = {"scheduler": start_daemon(home, "scheduler", env, ["--skip-serve-logs"]),
+                 "webserver": start_daemon(home, "webserver", env,
+                                           ["--hostname", "127.0.0.1", "--port", str(port)])}
+    try:
+        wait_healthy(port, home, processes)
+        # Only once Airflow is up, so a password is never created and then lost to a failed start.
+        password = create_admin(env)
+    except AirflowError:
+        for daemon, process in processes.items():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+            pid_file(home, daemon).unlink(missing_ok=True)
+        raise
+    pids = {daemon: process.pid for daemon, process in processes.items()}
+    return Started(home, f"http://127.0.0.1:{port}", pids, password)
+
+
+def down(home: Path = DEFAULT_HOME, timeout: float = 30.0) -> Dict[str, int]:
+    """Stops what `up` started (SIGTERM to each daemon's process group, SIGKILL after `timeout`)."""
+    home = Path(home).resolve()
+    stopped = {}
+    for daemon in DAEMONS:
+        pid = running_pid(home, daemon)
+        if pid is not None:
+            os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while running_pid(home, daemon) is not None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            if running_pid(home, daemon) is not None:
+                os.killpg(pid, signal.SIGKILL)
+            stopped[daemon] = pid
+        pid_file(home, daemon).unlink(missing_ok=True)
+    return stopped
