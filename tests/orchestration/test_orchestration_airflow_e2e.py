@@ -22,8 +22,9 @@ SAMPLE = 600
 @pytest.fixture(scope="module")
 def dag_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("airflow_e2e")
+    # No retries: with the shipped retry delay a failing task would hold `airflow dags test` for minutes.
     config_path = write_config(folder / "config.yaml", "sentiment", trainer=FAST_TRAINER,
-                               evaluation={"thresholds": SAMPLE_THRESHOLDS})
+                               evaluation={"thresholds": SAMPLE_THRESHOLDS}, airflow={"retries": 0})
     config = load_config(config_path)
     assert ingest(config, sample=SAMPLE).created
     env = airflow_env(folder / "airflow", config_path)
