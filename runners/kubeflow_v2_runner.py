@@ -19,5 +19,5 @@ def compile_pipeline(config: PipelineConfig, output: Path, image: str = DEFAULT_
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
         output_dir=str(output.parent), output_filename=output.name)
-    runner.run(create_pipeline(config))
+    runner.run(create_pipeline(config, tfx_strategy_only=True))
     return output

@@ -58,7 +58,20 @@ def span_window_resolver(config: PipelineConfig, data_gate) -> tfx.dsl.Resolver:
     return resolver
 
 
-def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+def _baseline_resolver(trainer, tfx_strategy_only: bool) -> tfx.dsl.Resolver:
+    history = {"model": tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+               "model_blessing": tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing)}
+    if tfx_strategy_only:
+        # Kubeflow V2 compiles only TFX's own resolver strategies. The cost: an unchanged re-run compares the
+        # model with itself, so the Evaluator runs again (the decision and what is pushed do not change).
+        return tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+                                **history).with_id(BASELINE_RESOLVER)
+    return tfx.dsl.Resolver(strategy_class=LatestBlessedOtherModelStrategy, candidate=trainer.outputs["model"],
+                            **history).with_id(BASELINE_RESOLVER)
+
+
+def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) -> tfx.dsl.Pipeline:
+    """The pipeline for `config`. tfx_strategy_only: use only TFX's built-in resolver strategies (Kubeflow V2)."""
     example_gen = example_gen_component(config)
     statistics_gen = tfx.components.StatisticsGen(
         examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
@@ -96,12 +109,7 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
         },
     ).with_id(TRAINER)
 
-    baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=LatestBlessedOtherModelStrategy,
-        candidate=trainer.outputs["model"],
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id(BASELINE_RESOLVER)
+    baseline_resolver = _baseline_resolver(trainer, tfx_strategy_only)
 
     evaluator = tfx.components.Evaluator(
         examples=examples,
