@@ -157,11 +157,8 @@ def _rows_to_columns(instances, signature):
     return columns
 
 
-def predict_inputs(body, signature_for):
-    """(signature_name, {input: TensorProto}, format) from a predict body.
-
-    `signature_for(name)` returns the SignatureDef whose dtypes type the JSON.
-    """
+def _signature_name(body):
+    """The body's "signature_name" ("" if absent); the body must be a JSON object."""
     if not isinstance(body, dict):
         raise invalid_argument("Request body must be a JSON object.")
     signature_name = body.get("signature_name", "")
@@ -169,6 +166,15 @@ def predict_inputs(body, signature_for):
         raise invalid_argument(
             f"JSON Value: {_value_text(signature_name)} not formatted correctly. "
             "'signature_name' key must be a string value.")
+    return signature_name
+
+
+def predict_inputs(body, signature_for):
+    """(signature_name, {input: TensorProto}, format) from a predict body.
+
+    `signature_for(name)` returns the SignatureDef whose dtypes type the JSON.
+    """
+    signature_name = _signature_name(body)
     if "instances" in body and "inputs" in body:
         raise invalid_argument("Not formatted correctly expecting only one of "
                                "'inputs' or 'instances' keys exists")
@@ -265,13 +271,7 @@ def _example(obj, what):
 
 def fill_examples_request(body, request):
     """Fills signature_name and input of a Classification/RegressionRequest."""
-    if not isinstance(body, dict):
-        raise invalid_argument("Request body must be a JSON object.")
-    signature_name = body.get("signature_name", "")
-    if not isinstance(signature_name, str):
-        raise invalid_argument(
-            f"JSON Value: {_value_text(signature_name)} not formatted correctly. "
-            "'signature_name' key must be a string value.")
+    signature_name = _signature_name(body)
     request.model_spec.signature_name = signature_name
     examples = body.get("examples")
     if not isinstance(examples, list):
