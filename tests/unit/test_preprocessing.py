@@ -2,7 +2,6 @@
 import tempfile
 
 import numpy as np
-import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
