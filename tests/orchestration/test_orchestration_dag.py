@@ -17,7 +17,7 @@ AIRFLOW_SETTINGS = {"schedule": "@daily", "start_date": datetime.date(2025, 3, 1
 
 # Run in the Airflow environment: what Airflow's DagBag makes of the dags folder, as JSON.
 DAGBAG_PROBE = """
-import json, time
+import json, sys, time
 from airflow.models import DagBag
 started = time.perf_counter()
 bag = DagBag(dag_folder={folder!r}, include_examples=False)
@@ -33,8 +33,17 @@ for dag_id, dag in bag.dags.items():
     }}
 print("DAGBAG" + json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}},
                               "files": sorted(s.file for s in bag.dagbag_stats),
-                              "dags": dags, "seconds": seconds}}))
+                              "dags": dags, "seconds": seconds,
+                              "imported": sorted({{"tensorflow", "tfx"}} & set(sys.modules))}}))
 """
+
+
+def load_dagbag(env) -> tuple:
+    result = subprocess.run([sys.executable, "-c", DAGBAG_PROBE.format(folder=str(ROOT / "runners"))], env=env,
+                            capture_output=True, text=True, timeout=600)
+    line = next((l for l in result.stdout.splitlines() if l.startswith("DAGBAG")), None)
+    assert line is not None, result.stderr[-3000:]
+    return json.loads(line[len("DAGBAG"):]), result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +51,10 @@ def parsed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dag")
     config_path = write_config(folder / "config.yaml", "sentiment", airflow=AIRFLOW_SETTINGS)
     env = airflow_env(folder / "airflow", config_path)
-    result = subprocess.run([sys.executable, "-c", DAGBAG_PROBE.format(folder=str(ROOT / "runners"))], env=env,
-                            capture_output=True, text=True, timeout=600)
-    line = next((l for l in result.stdout.splitlines() if l.startswith("DAGBAG")), None)
-    assert line is not None, result.stderr[-3000:]
-    return {"config": load_config(config_path), "bag": json.loads(line[len("DAGBAG"):]),
-            "stderr": result.stderr}
+    first, stderr = load_dagbag(env)  # computes the pipeline's shape and caches it
+    second, _ = load_dagbag(env)  # what the scheduler and every task process parse from then on
+    return {"config": load_config(config_path), "config_path": config_path, "bag": first, "warm_bag": second,
+            "stderr": stderr, "cache_dir": folder / "airflow" / "mlops"}
 
 
 def test_the_dags_folder_imports_without_errors_and_holds_only_the_pipeline(parsed):
@@ -88,3 +95,33 @@ def test_parsing_packages_no_user_code(parsed):
     # TFX writes a wheel of a module file's folder to <pipeline_root>/_wheels; entry points need none.
     assert not (config.pipeline_root / "_wheels").exists()
     assert "bdist_wheel" not in parsed["stderr"] and "setup.py" not in parsed["stderr"]
+
+
+def test_a_parse_with_the_shape_cached_imports_neither_tensorflow_nor_tfx(parsed):
+    first, second = parsed["bag"], parsed["warm_bag"]
+    assert second["errors"] == {} and second["dags"] == first["dags"]
+    assert first["imported"] == ["tensorflow", "tfx"]  # the first parse builds the pipeline once
+    assert second["imported"] == []
+    assert [p.name for p in parsed["cache_dir"].iterdir()] == [f"{parsed['config'].pipeline_name}.shape.json"]
+
+
+def test_the_cached_shape_follows_a_config_change(parsed, tmp_path):
+    from tfx_pipeline.airflow_lazy_dag import cached_shape
+
+    config_path = write_config(tmp_path / "config.yaml", "sentiment", data={"span_window": 2})
+    config = load_config(config_path)
+    cache_dir = tmp_path / "cache"
+    wide = cached_shape(config, config_path, cache_dir)
+    assert "span_window_resolver" in dict(wide)
+    config_path.write_text(config_path.read_text().replace("span_window: 2", "span_window: 1"))
+    narrow = cached_shape(load_config(config_path), config_path, cache_dir)
+    assert "span_window_resolver" not in dict(narrow)
+    pipeline = create_pipeline(load_config(config_path))
+    assert narrow == [(c.id, sorted(u.id for u in c.upstream_nodes)) for c in pipeline.components]
+
+
+def test_a_task_whose_component_left_the_pipeline_fails_with_a_clear_error(parsed):
+    from tfx_pipeline.airflow_lazy_dag import StaleDagError, launch_component
+
+    with pytest.raises(StaleDagError, match="no component 'span_window_resolver'.*changed since Airflow parsed"):
+        launch_component("span_window_resolver", str(parsed["config_path"]))
