@@ -11,7 +11,7 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
 from tfx_pipeline import features
-from tfx_pipeline.components import atomic_pusher
+from tfx_pipeline.components import atomic_pusher, window_transform
 from tfx_pipeline.components.baseline_strategy import LatestBlessedOtherModelStrategy
 from tfx_pipeline.components.data_gate import DataGate
 from tfx_pipeline.config import PipelineConfig
@@ -95,6 +95,10 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
         disable_statistics=True,
     ).with_id(TRANSFORM)
     transform.add_upstream_node(data_gate)
+    if window:
+        # Several Examples in: under the legacy (Airflow) launcher, TFX's executor would hand the Trainer a stray
+        # artifact besides one per span (see the module).
+        transform.executor_spec = executor_spec.BeamExecutorSpec(window_transform.Executor)
 
     trainer = tfx.components.Trainer(
         run_fn=config.trainer.run_fn,

@@ -55,3 +55,60 @@ def test_kubeflow_compile_refuses_a_wider_window_and_says_why(tmp_path):
     assert result.exit_code != 0
     assert "data.span_window is 2" in result.output and "LatestBlessedModelStrategy" in result.output
     assert not (tmp_path / "spec.json").exists()
+
+
+def _published_transformed_examples(tmp_path, make_copies):
+    """What TFX's legacy launcher (Airflow) publishes for a Transform given 2 Examples and what the Trainer's
+    driver then finds: the launcher's own steps around an executor that makes its copies with make_copies."""
+    from tfx.dsl.components.base import base_driver
+    from tfx.orchestration import data_types, metadata
+    from tfx.types import artifact_utils, channel, standard_artifacts
+
+    pipeline_info = data_types.PipelineInfo(pipeline_name="p", pipeline_root=str(tmp_path), run_id="run-1")
+    component_info = data_types.ComponentInfo(component_type="Transform", component_id="transform",
+                                              pipeline_info=pipeline_info)
+    with metadata.Metadata(metadata.sqlite_metadata_connection_config(str(tmp_path / "mlmd.sqlite"))) as m:
+        # base_driver.BaseDriver.pre_execution: register the execution and its one output artifact.
+        contexts = m.register_pipeline_contexts_if_not_exists(pipeline_info)
+        execution = m.register_execution(pipeline_info=pipeline_info, component_info=component_info,
+                                         contexts=contexts)
+        outputs = base_driver.BaseDriver(m)._prepare_output_artifacts(  # pylint: disable=protected-access
+            {}, {"transformed_examples": channel.Channel(type=standard_artifacts.Examples)}, {}, execution.id,
+            pipeline_info, component_info)
+        m.update_execution(execution=execution, component_info=component_info, output_artifacts=outputs,
+                           contexts=contexts)
+        # The executor: one copy per input Examples, each with its splits.
+        outputs["transformed_examples"] = make_copies(outputs["transformed_examples"][0], 2)
+        for artifact in outputs["transformed_examples"]:
+            artifact.split_names = artifact_utils.encode_split_names(["train", "eval"])
+        m.publish_execution(component_info=component_info, output_artifacts=outputs)
+        found = m.search_artifacts("transformed_examples", pipeline_info, "transform")
+    return sorted((a.uri[len(str(tmp_path)):], a.split_names) for a in found)
+
+
+def test_under_the_legacy_launcher_tfx_transform_copies_leave_the_trainer_an_artifact_without_splits(tmp_path):
+    from tfx.types import artifact_utils
+
+    found = _published_transformed_examples(tmp_path, artifact_utils.replicate_artifacts)
+    splits = '["train", "eval"]'
+    assert found == [("/transform/transformed_examples/1", ""), ("/transform/transformed_examples/1/0", splits),
+                     ("/transform/transformed_examples/1/1", splits)]
+
+
+def test_the_window_transform_executor_publishes_exactly_one_artifact_per_span(tmp_path):
+    from tfx_pipeline.components.window_transform import one_per_input
+
+    found = _published_transformed_examples(tmp_path, one_per_input)
+    splits = '["train", "eval"]'
+    assert found == [("/transform/transformed_examples/1/0", splits), ("/transform/transformed_examples/1/1", splits)]
+
+
+def test_only_a_wider_window_replaces_tfx_transform_executor(tmp_path):
+    from tfx_pipeline.components import window_transform
+
+    narrow = create_pipeline(load_config(write_config(tmp_path / "narrow.yaml")))
+    wide = create_pipeline(load_config(write_config(tmp_path / "wide.yaml", data={"span_window": 2})))
+    executors = {name: next(c for c in p.components if c.id == "transform").executor_spec.executor_class
+                 for name, p in (("narrow", narrow), ("wide", wide))}
+    assert executors["wide"] is window_transform.Executor
+    assert executors["narrow"] is not window_transform.Executor
