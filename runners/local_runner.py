@@ -4,9 +4,12 @@ from __future__ import annotations
 from tfx import v1 as tfx
 
 from tfx_pipeline.config import PipelineConfig
+from tfx_pipeline.locations import is_remote
 from tfx_pipeline.pipeline import create_pipeline
 
 
 def run(config: PipelineConfig) -> None:
-    config.pipeline_root.mkdir(parents=True, exist_ok=True)
+    config.local_metadata_path("LocalDagRunner").parent.mkdir(parents=True, exist_ok=True)
+    if not is_remote(config.pipeline_root):
+        config.pipeline_root.mkdir(parents=True, exist_ok=True)
     tfx.orchestration.LocalDagRunner().run(create_pipeline(config))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import List, Tuple
 
 from tfx_pipeline.config import PipelineConfig, load_config
+from tfx_pipeline.locations import is_remote
 
 # (component id, ids of its upstream components), in the pipeline's dependency order.
 Shape = List[Tuple[str, List[str]]]
@@ -110,7 +111,9 @@ def build_dag(config_path: Path, cache_dir: Path):
 
     config_path = Path(config_path).resolve()
     config = load_config(config_path)
-    config.pipeline_root.mkdir(parents=True, exist_ok=True)
+    config.local_metadata_path("Airflow's TFX launcher").parent.mkdir(parents=True, exist_ok=True)
+    if not is_remote(config.pipeline_root):
+        config.pipeline_root.mkdir(parents=True, exist_ok=True)
     dag = models.DAG(dag_id=config.pipeline_name, **dag_settings(config))
     tasks = {}
     for component_id, upstream in cached_shape(config, config_path, cache_dir):

@@ -35,16 +35,21 @@ def mlops() -> None:
 @config_option
 @click.option("--sample", type=click.IntRange(min=30), default=None,
               help="Fast development profile: N rows of the source, in a workspace of their own.")
-@click.option("--pipeline-root", type=click.Path(path_type=Path), default=None, help="Overrides paths.pipeline_root.")
-@click.option("--serving-root", type=click.Path(path_type=Path), default=None, help="Overrides paths.serving_root.")
-def run(config_path: Path, sample: Optional[int], pipeline_root: Optional[Path], serving_root: Optional[Path]) -> None:
+@click.option("--pipeline-root", default=None, help="Overrides paths.pipeline_root (a path or a gs:// URI).")
+@click.option("--serving-root", default=None, help="Overrides paths.serving_root (a path or a gs:// URI).")
+def run(config_path: Path, sample: Optional[int], pipeline_root: Optional[str], serving_root: Optional[str]) -> None:
     """Ingest the configured source as a span (if changed) and run the pipeline on LocalDagRunner."""
     from runners import local_runner
     from tfx_pipeline.ingest import ingest
     from tfx_pipeline.pipeline import create_pipeline
     from tfx_pipeline.run_report import build_report
 
-    config = _load(config_path).with_overrides(sample=sample, pipeline_root=pipeline_root, serving_root=serving_root)
+    try:
+        config = _load(config_path).with_overrides(sample=sample, pipeline_root=pipeline_root,
+                                                   serving_root=serving_root)
+        config.local_metadata_path("mlops run")
+    except ValueError as exc:  # ConfigError included: a bad override or a remote root without paths.metadata
+        raise click.ClickException(str(exc)) from None
     try:
         result = ingest(config, sample=sample)
     except (ValueError, FileNotFoundError) as exc:

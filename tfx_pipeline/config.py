@@ -9,10 +9,13 @@ import importlib.util
 import os
 from datetime import date
 from pathlib import Path
-from typing import Dict, List, Literal, Optional
+from typing import Annotated, Dict, List, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator,
+                      model_validator)
+
+from tfx_pipeline.locations import Location, is_remote, is_uri, parse_location
 
 PACKAGE_PREFIX = "package:"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "sentiment.yaml"
@@ -37,14 +40,29 @@ class DataConfig(_Strict):
     span_window: int = Field(default=1, ge=1)
 
 
+# A local path or a gs:// (s3://, hdfs://) URI: see locations.py.
+LocationField = Annotated[Location, PlainValidator(parse_location)]
+
+
 class PathsConfig(_Strict):
-    workdir: Path
-    serving_root: Path
-    # Defaults to <workdir>/pipeline; ML Metadata lives in it as metadata.sqlite.
-    pipeline_root: Optional[Path] = None
+    # Spans are ingested into <workdir>/data.
+    workdir: LocationField
+    serving_root: LocationField
+    # Defaults to <workdir>/pipeline.
+    pipeline_root: Optional[LocationField] = None
+    # The ML Metadata SQLite file of local and Airflow runs; defaults to <pipeline_root>/metadata.sqlite when
+    # that is local. Kubeflow and Vertex bring their own ML Metadata and ignore it.
+    metadata: Optional[Path] = None
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _metadata_is_local(cls, value):
+        if isinstance(value, str) and is_uri(value):
+            raise ValueError(f"{value} is a URI: ML Metadata's SQLite file must be a local path")
+        return value
 
     @property
-    def data_root(self) -> Path:
+    def data_root(self) -> Location:
         return self.workdir / "data"
 
 
@@ -136,29 +154,40 @@ class PipelineConfig(_Strict):
     def source_path(self) -> Path:
         return resolve_source(self.data.source)
 
-    def with_overrides(self, *, sample: Optional[int] = None, pipeline_root: Optional[Path] = None,
-                       serving_root: Optional[Path] = None) -> "PipelineConfig":
+    def with_overrides(self, *, sample: Optional[int] = None, pipeline_root: Optional[str | Path] = None,
+                       serving_root: Optional[str | Path] = None) -> "PipelineConfig":
         """The run's effective config: a sample gets a workspace of its own so it never mixes with full data."""
         update = {}
         if sample is not None:
             workdir = self.paths.workdir / "samples" / str(sample)
-            update = {"workdir": workdir, "serving_root": workdir / "serving", "pipeline_root": None}
-        if pipeline_root is not None:
-            update["pipeline_root"] = Path(pipeline_root).resolve()
-        if serving_root is not None:
-            update["serving_root"] = Path(serving_root).resolve()
+            metadata = self.paths.metadata
+            update = {"workdir": workdir, "serving_root": workdir / "serving", "pipeline_root": None,
+                      "metadata": metadata and metadata.parent / "samples" / str(sample) / metadata.name}
+        for key, value in (("pipeline_root", pipeline_root), ("serving_root", serving_root)):
+            if value is not None:
+                location = parse_location(str(value))
+                update[key] = location if is_remote(location) else location.resolve()
         return self.model_copy(update={"paths": self.paths.model_copy(update=update)})
 
     @property
-    def pipeline_root(self) -> Path:
+    def pipeline_root(self) -> Location:
         return self.paths.pipeline_root or self.paths.workdir / "pipeline"
 
     @property
-    def metadata_path(self) -> Path:
-        return self.pipeline_root / "metadata.sqlite"
+    def metadata_path(self) -> Optional[Path]:
+        """None when the pipeline root is remote and paths.metadata is unset: only Kubeflow can run that."""
+        if self.paths.metadata is not None:
+            return self.paths.metadata
+        return None if is_remote(self.pipeline_root) else self.pipeline_root / "metadata.sqlite"
+
+    def local_metadata_path(self, what: str) -> Path:
+        if self.metadata_path is None:
+            raise ConfigError(f"paths.pipeline_root is {self.pipeline_root}: {what} keeps ML Metadata in a local "
+                              "SQLite file; set paths.metadata to its path")
+        return self.metadata_path
 
     @property
-    def push_root(self) -> Path:
+    def push_root(self) -> Location:
         """Where Pusher writes versions: TF Serving's <base_path>/<model_name>/<version> layout."""
         return self.paths.serving_root / self.serving.model_name
 
@@ -192,7 +221,9 @@ def resolve_source(source: str) -> Path:
 
 def _resolve_paths(raw: dict, base: Path) -> dict:
     def rel(value):
-        return value if value is None or os.path.isabs(value) else str((base / value).resolve())
+        if value is None or os.path.isabs(value) or is_uri(value):
+            return value
+        return str((base / value).resolve())
 
     raw = dict(raw)
     if isinstance(raw.get("schema_file"), str):

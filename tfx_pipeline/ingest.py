@@ -5,8 +5,10 @@ The split is the source's published one when it has a split column; otherwise a 
 on the normalised text, so that copies of a text never straddle splits. It is decided here rather than by
 ExampleGen's partitioner because that partitioner crashes on a span without the text column, and such a span
 must reach ExampleValidator and be reported as an anomaly.
-A span folder appears by atomic rename, so ExampleGen never reads half a span. Ingesting content that
-an existing span already holds adds nothing, which keeps an unchanged re-run fully cached.
+A local span folder appears by atomic rename, so ExampleGen never reads half a span. On a remote data root
+(gs://...) each file appears whole but the span file by file, the manifest last: a run that starts meanwhile
+fails at ExampleGen for lack of a split rather than reading part of one. Ingesting content that an existing
+span already holds adds nothing, which keeps an unchanged re-run fully cached.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from typing import Dict, List, Optional
 from tfx_pipeline import features
 from tfx_pipeline.cleaning import CleaningReport, clean_rows, dedup_key
 from tfx_pipeline.config import PipelineConfig
+from tfx_pipeline.locations import Location, is_remote
 
 MANIFEST = "_ingest.json"
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
@@ -32,7 +35,7 @@ _SPAN_DIR = re.compile(r"^span-(\d+)$")
 @dataclass
 class IngestResult:
     span: int
-    path: Path
+    path: Location
     created: bool
     report: CleaningReport
     rows_per_split: Dict[str, int]
@@ -54,10 +57,48 @@ def hash_split(text: str) -> str:
     return features.TRAIN_SPLIT if bucket < 8 else features.EVAL_SPLIT if bucket == 8 else features.TEST_SPLIT
 
 
-def existing_spans(data_root: Path) -> List[int]:
-    if not data_root.is_dir():
-        return []
-    return sorted(int(m.group(1)) for p in data_root.iterdir() if p.is_dir() and (m := _SPAN_DIR.match(p.name)))
+def existing_spans(data_root: Location) -> List[int]:
+    if is_remote(data_root):
+        from tfx.dsl.io import fileio
+
+        names = [n.rstrip("/") for n in fileio.listdir(data_root)] if fileio.isdir(data_root) else []
+    else:
+        names = [p.name for p in data_root.iterdir() if p.is_dir()] if data_root.is_dir() else []
+    return sorted(int(m.group(1)) for name in names if (m := _SPAN_DIR.match(name)))
+
+
+def _read_manifest(span_dir: Location) -> dict:
+    if is_remote(span_dir):
+        from tfx.dsl.io import fileio
+
+        path = span_dir / MANIFEST
+        if not fileio.exists(path):
+            return {}
+        with fileio.open(path, "rb") as manifest:
+            return json.loads(manifest.read())
+    path = span_dir / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _publish_span(data_root: Location, span: int, files: Dict[str, bytes]) -> Location:
+    """Writes {relative path: bytes} as <data_root>/span-<span>; MANIFEST last."""
+    final = data_root / f"span-{span}"
+    if is_remote(data_root):
+        from tfx.dsl.io import fileio
+
+        for relative in sorted(files, key=lambda name: name == MANIFEST):
+            target = final / relative
+            fileio.makedirs(target.rsplit("/", 1)[0])
+            with fileio.open(target, "wb") as out:
+                out.write(files[relative])
+        return final
+    staging = data_root / f".span-{span}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    for relative, body in files.items():
+        (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+        (staging / relative).write_bytes(body)
+    os.rename(staging, final)
+    return final
 
 
 def _text_hash(text: str) -> str:
@@ -121,19 +162,12 @@ def ingest(config: PipelineConfig, source: Optional[Path] = None, sample: Option
     spans = existing_spans(data_root)
     # Content already ingested (by `mlops run` or `mlops ingest`) is never added twice.
     for existing in reversed(spans):
-        manifest = data_root / f"span-{existing}" / MANIFEST
-        if manifest.is_file() and json.loads(manifest.read_text()).get("sha256") == digest:
-            return IngestResult(existing, manifest.parent, False, report, rows_per_split)
+        span_dir = data_root / f"span-{existing}"
+        if _read_manifest(span_dir).get("sha256") == digest:
+            return IngestResult(existing, span_dir, False, report, rows_per_split)
 
     span = (spans[-1] + 1) if spans else 1
-    final = data_root / f"span-{span}"
-    staging = data_root / f".span-{span}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    for split, body in payload.items():
-        (staging / split).mkdir(parents=True)
-        (staging / split / "data.csv").write_bytes(body)
-    (staging / MANIFEST).write_text(json.dumps({
-        "sha256": digest, "source": str(source), "sample": sample,
-        "rows_per_split": rows_per_split, "report": report.lines()}, indent=2))
-    os.rename(staging, final)
-    return IngestResult(span, final, True, report, rows_per_split)
+    files = {f"{split}/data.csv": body for split, body in payload.items()}
+    files[MANIFEST] = json.dumps({"sha256": digest, "source": str(source), "sample": sample,
+                                  "rows_per_split": rows_per_split, "report": report.lines()}, indent=2).encode()
+    return IngestResult(span, _publish_span(data_root, span, files), True, report, rows_per_split)

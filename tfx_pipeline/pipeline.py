@@ -149,7 +149,8 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
         pipeline_root=str(config.pipeline_root),
         components=components,
         enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(config.metadata_path)),
+        # None with a remote pipeline root and no paths.metadata: Kubeflow brings its own, the others refuse.
+        metadata_connection_config=None if config.metadata_path is None else
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(str(config.metadata_path)),
         beam_pipeline_args=list(config.beam.args),
     )

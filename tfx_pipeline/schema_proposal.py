@@ -11,6 +11,7 @@ from pathlib import Path
 from tfx import v1 as tfx
 
 from tfx_pipeline.config import PipelineConfig
+from tfx_pipeline.locations import require_local
 from tfx_pipeline.pipeline import STATISTICS_GEN, example_gen_component
 
 SCHEMA_GEN = "schema_gen"
@@ -26,16 +27,18 @@ def propose_schema(config: PipelineConfig) -> Path:
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"]).with_id(STATISTICS_GEN)
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
                                           infer_feature_shape=True).with_id(SCHEMA_GEN)
-    config.pipeline_root.mkdir(parents=True, exist_ok=True)
+    # It reads back SchemaGen's output with local file operations.
+    pipeline_root = require_local(config.pipeline_root, "paths.pipeline_root", "mlops schema propose")
+    pipeline_root.mkdir(parents=True, exist_ok=True)
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
-        pipeline_root=str(config.pipeline_root),
+        pipeline_root=str(pipeline_root),
         components=[example_gen, statistics_gen, schema_gen],
         enable_cache=True,
         metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(config.metadata_path)),
+            str(config.local_metadata_path("mlops schema propose"))),
         beam_pipeline_args=list(config.beam.args)))
-    schema_dir = config.pipeline_root / SCHEMA_GEN / "schema"
+    schema_dir = pipeline_root / SCHEMA_GEN / "schema"
     latest = max(schema_dir.iterdir(), key=lambda p: p.stat().st_mtime)
     target = proposal_path(config)
     shutil.copyfile(latest / "schema.pbtxt", target)

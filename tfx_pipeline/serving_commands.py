@@ -12,6 +12,7 @@ from typing import Optional, Tuple
 import click
 
 from tfx_pipeline.config import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
+from tfx_pipeline.locations import is_remote
 
 _MODEL_FLAGS = ("--model_name", "--model_base_path", "--model_config_file")
 
@@ -46,7 +47,8 @@ def serve(ctx: click.Context, config_path: Path, sample: Optional[int]) -> None:
     args = list(ctx.args)
     if "--help" not in args and "-h" not in args and not any(a.split("=")[0] in _MODEL_FLAGS for a in args):
         config = _config(config_path, sample)
-        config.push_root.mkdir(parents=True, exist_ok=True)
+        if not is_remote(config.push_root):  # a server started before the first push polls an empty folder
+            config.push_root.mkdir(parents=True, exist_ok=True)
         args = [f"--model_name={config.serving.model_name}", f"--model_base_path={config.push_root}", *args]
     serving_cli.serve.main(args, prog_name="mlops serve", standalone_mode=True)
 

@@ -6,10 +6,12 @@ becomes AVAILABLE, so the first client request does not pay for graph initialisa
 from __future__ import annotations
 
 import csv
-import glob
+import io
 import os
 import re
 from typing import List
+
+from tfx.dsl.io import fileio
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 _SPAN = re.compile(r"span-(\d+)")
@@ -17,11 +19,13 @@ _SPAN = re.compile(r"span-(\d+)")
 
 def latest_span_texts(pattern: str, text_column: str, count: int) -> List[str]:
     """The first `count` non-empty texts of the highest-numbered span file matching `pattern`."""
-    files = sorted(glob.glob(pattern), key=lambda p: int(_SPAN.search(p).group(1)) if _SPAN.search(p) else -1)
+    # fileio, not glob and open: the data root may be a gs:// URI.
+    files = sorted(fileio.glob(pattern), key=lambda p: int(_SPAN.search(p).group(1)) if _SPAN.search(p) else -1)
     if not files:
         return []
-    with open(files[-1], newline="", encoding="utf-8") as f:
-        texts = [row.get(text_column, "") for row in csv.DictReader(f)]
+    with fileio.open(files[-1], "rb") as f:
+        texts = [row.get(text_column, "") for row in csv.DictReader(io.StringIO(f.read().decode("utf-8"),
+                                                                                newline=""))]
     return [t for t in texts if t][:count]
 
 
