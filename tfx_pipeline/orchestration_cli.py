@@ -73,7 +73,7 @@ def status(home: Optional[Path]) -> None:
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=DEFAULT_CONFIG, show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Spec file [default: <workdir>/<pipeline_name>_kubeflow_v2.json].")
+              help="Spec file [default: ./<pipeline_name>_kubeflow_v2.json].")
 @click.option("--image", default=None, help="Container image the components run in [default: tfx-text-mlops:latest].")
 def compile_pipeline(target: str, config_path: Path, output: Optional[Path], image: Optional[str]) -> None:
     """Compile the pipeline for another orchestrator."""
@@ -89,6 +89,9 @@ def compile_pipeline(target: str, config_path: Path, output: Optional[Path], ima
             f"data.span_window is {config.data.span_window}: the span window's resolver cannot be compiled for "
             "Kubeflow V2 (TFX 1.16 compiles only LatestArtifactStrategy and LatestBlessedModelStrategy "
             "resolvers); compile a config with data.span_window: 1")
-    output = output or config.paths.workdir / f"{config.pipeline_name}_kubeflow_v2.json"
-    written = kubeflow_v2_runner.compile_pipeline(config, output, image or kubeflow_v2_runner.DEFAULT_IMAGE)
+    output = output or Path(f"{config.pipeline_name}_kubeflow_v2.json")
+    try:
+        written = kubeflow_v2_runner.compile_pipeline(config, output, image or kubeflow_v2_runner.DEFAULT_IMAGE)
+    except ConfigError as exc:
+        raise click.ClickException(f"cannot compile {config_path} for {target}: {exc}") from None
     click.echo(f"{target} pipeline spec written to {written}")

@@ -16,7 +16,9 @@ from tfx_pipeline.pipeline import create_pipeline
 def compiled(tmp_path_factory):
     folder = tmp_path_factory.mktemp("kubeflow")
     config_path = write_config(folder / "config.yaml", "sentiment",
-                               beam={"args": ["--runner=DataflowRunner", "--region=europe-west1"]})
+                               beam={"args": ["--runner=DataflowRunner", "--region=europe-west1"]},
+                               paths={"workdir": "gs://acme-ml/sentiment", "serving_root": "gs://acme-ml/serving"},
+                               evaluation={"thresholds": {"accuracy": {"lower_bound": 0.5}}})
     output = folder / "out" / "spec.json"
     # Exceptions caught: a compiler error fails the test with its message instead of erroring the fixture.
     result = CliRunner().invoke(mlops, ["compile", "--target", "kubeflow", "--config", str(config_path), "--output",
@@ -45,3 +47,23 @@ def test_the_job_spec_runs_the_given_image_with_the_configured_beam_args(compile
     images = {e["container"]["image"] for e in executors.values() if "container" in e}
     assert images == {"europe-docker.pkg.dev/acme/ml/tfx-text-mlops:1.0"}
     assert "--runner=DataflowRunner" in spec_text and "--region=europe-west1" in spec_text
+
+
+def test_the_job_spec_reads_and_writes_the_bucket_and_the_schema_in_the_image(compiled):
+    assert compiled["result"].exit_code == 0, repr(compiled["result"].exception)
+    spec = json.loads(compiled["output"].read_text())
+    assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://acme-ml/sentiment/pipeline"
+    text = compiled["output"].read_text()
+    assert '"gs://acme-ml/sentiment/data"' in text  # ExampleGen's input_base
+    assert "gs://acme-ml/serving/sentiment" in text  # Pusher's destination: TF Serving's model base path
+    assert "/pipeline/schema/sentiment/schema.pbtxt" in text  # the Dockerfile's WORKDIR holds the repository
+    assert str(compiled["config"].schema_file) not in text
+
+
+def test_compile_refuses_local_roots_and_names_them(tmp_path):
+    config_path = write_config(tmp_path / "config.yaml", "sentiment")
+    result = CliRunner().invoke(mlops, ["compile", "--config", str(config_path), "--output", str(tmp_path / "s.json")])
+    assert result.exit_code != 0
+    assert "must be on a shared file system (gs://, s3://, hdfs://)" in result.output
+    assert f"paths.workdir = {tmp_path / 'work'}" in result.output
+    assert not (tmp_path / "s.json").exists()
