@@ -1,4 +1,4 @@
-"""`mlops`: one CLI whose subcommands map onto the stages (ingest, schema, run, serve, predict)."""
+"""`mlops`: one CLI whose subcommands map onto the stages (ingest, schema, run, report, serve, predict)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ from typing import Optional
 
 import click
 
-from tfx_pipeline import orchestration_cli
+from tfx_pipeline import orchestration_cli, report_command
 from tfx_pipeline import serving_commands
 from tfx_pipeline.config import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
 
@@ -104,6 +104,7 @@ mlops.add_command(serving_commands.serve)
 mlops.add_command(serving_commands.predict)
 mlops.add_command(orchestration_cli.airflow)
 mlops.add_command(orchestration_cli.compile_pipeline)
+mlops.add_command(report_command.report)
 
 
 def main() -> None:

@@ -1,15 +1,16 @@
 """What a run did, read back from ML Metadata: per component ran / cached / failed / skipped and wall
-seconds, the blessing decision with each metric against its threshold, and the pushed version."""
+seconds, the blessing decision with each metric against its threshold, and the pushed version. Runs made
+under LocalDagRunner and under Airflow alike (tfx_pipeline/pipeline_runs.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Dict, List, Optional
 
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from tfx_pipeline.config import PipelineConfig
+from tfx_pipeline.pipeline_runs import LEGACY_RUN, PipelineRun, executions_by_component, find_run
+from tfx_pipeline.pipeline_runs import open_store  # noqa: F401  (bench/ and tests import it from here)
 
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
@@ -53,6 +54,7 @@ class RunReport:
     pushed_path: Optional[str] = None
     pushed_version: Optional[int] = None
     already_serving_version: Optional[int] = None
+    launcher: str = ""
 
     def component(self, component_id: str) -> ComponentRun:
         return next(c for c in self.components if c.component_id == component_id)
@@ -83,20 +85,6 @@ class RunReport:
         return "\n".join(lines)
 
 
-def open_store(metadata_path: Path) -> metadata_store.MetadataStore:
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(metadata_path)
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(connection)
-
-
-def latest_run_id(store: metadata_store.MetadataStore, pipeline_name: str) -> Optional[str]:
-    runs = [c for c in store.get_contexts_by_type("pipeline_run")
-            if any(p.name == pipeline_name for p in store.get_parent_contexts_by_context(c.id))] \
-        or store.get_contexts_by_type("pipeline_run")
-    return max(runs, key=lambda c: c.create_time_since_epoch).name if runs else None
-
-
 def _outputs(store, execution_id: int) -> Dict[str, List[metadata_store_pb2.Artifact]]:
     events = [e for e in store.get_events_by_execution_ids([execution_id]) if e.type in _OUTPUT_EVENTS]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
@@ -107,24 +95,24 @@ def _outputs(store, execution_id: int) -> Dict[str, List[metadata_store_pb2.Arti
     return outputs
 
 
-def component_runs(store, config: PipelineConfig, component_ids: List[str], run_id: str) -> List[ComponentRun]:
-    run_context = store.get_context_by_type_and_name("pipeline_run", run_id)
-    executions = store.get_executions_by_context(run_context.id) if run_context else []
-    by_node: Dict[str, metadata_store_pb2.Execution] = {}
-    for execution in executions:
-        for context in store.get_contexts_by_execution(execution.id):
-            prefix = config.pipeline_name + "."
-            if context.name.startswith(prefix):
-                by_node[context.name[len(prefix):]] = execution
+def _state(execution: metadata_store_pb2.Execution, run: PipelineRun) -> str:
+    # The legacy launcher marks a resolver CACHED (it has no executor to run); the IR one records it as run.
+    if (run.context.type == LEGACY_RUN and execution.type.endswith(".Resolver")
+            and execution.last_known_state == metadata_store_pb2.Execution.CACHED):
+        return "ran"
+    return _STATES.get(execution.last_known_state, "unknown")
+
+
+def component_runs(store, config: PipelineConfig, component_ids: List[str], run: PipelineRun) -> List[ComponentRun]:
+    by_component = executions_by_component(store, run, config.pipeline_name)
     runs = []
     for component_id in component_ids:
-        execution = by_node.get(component_id)
+        execution = by_component.get(component_id)
         if execution is None:
             runs.append(ComponentRun(component_id, "skipped"))
             continue
         seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000.0
-        runs.append(ComponentRun(component_id, _STATES.get(execution.last_known_state, "unknown"), seconds,
-                                 _outputs(store, execution.id)))
+        runs.append(ComponentRun(component_id, _state(execution, run), seconds, _outputs(store, execution.id)))
     return runs
 
 
@@ -184,10 +172,11 @@ def blessing_checks(config: PipelineConfig, evaluation_uri: str) -> List[MetricC
 
 def build_report(config: PipelineConfig, component_ids: List[str], run_id: Optional[str] = None) -> RunReport:
     store = open_store(config.metadata_path)
-    run_id = run_id or latest_run_id(store, config.pipeline_name)
-    if run_id is None:
-        raise LookupError(f"no pipeline run recorded in {config.metadata_path}")
-    report = RunReport(run_id, component_runs(store, config, component_ids, run_id))
+    run = find_run(store, config.pipeline_name, run_id)
+    if run is None:
+        which = f"no run {run_id!r} of" if run_id else "no run of"
+        raise LookupError(f"{which} pipeline {config.pipeline_name!r} recorded in {config.metadata_path}")
+    report = RunReport(run.run_id, component_runs(store, config, component_ids, run), launcher=run.launcher)
     by_id = {c.component_id: c for c in report.components}
     evaluator = by_id.get("evaluator")
     if evaluator and evaluator.state in ("ran", "cached"):

@@ -8,7 +8,7 @@ import pytest
 from ml_metadata.proto.metadata_store_pb2 import Execution
 
 from orchestration_helpers import airflow, airflow_env, write_config
-from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS, version_dirs
+from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS, run_cli, version_dirs
 from tfx_pipeline.config import load_config
 from tfx_pipeline.ingest import ingest
 from tfx_pipeline.pipeline import create_pipeline
@@ -35,7 +35,8 @@ def dag_run(tmp_path_factory):
         task_states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ?",
                                       (config.pipeline_name,)).fetchall())
         run_states = [s for (s,) in db.execute("SELECT state FROM dag_run WHERE dag_id = ?", (config.pipeline_name,))]
-    return {"config": config, "result": result, "task_states": task_states, "run_states": run_states}
+    return {"config": config, "config_path": config_path, "result": result, "task_states": task_states,
+            "run_states": run_states}
 
 
 def test_every_task_succeeds(dag_run):
@@ -60,3 +61,17 @@ def test_the_run_is_recorded_in_ml_metadata_and_a_blessed_model_is_pushed(dag_ru
     assert len(versions) == 1
     assert (versions[0] / "saved_model.pb").is_file() and (versions[0] / "variables").is_dir()
     assert not [p for p in config.push_root.iterdir() if not p.name.isdigit()]  # no staging folder left
+
+
+def test_mlops_report_shows_the_airflow_run_as_mlops_run_shows_its_own(dag_run):
+    config = dag_run["config"]
+    shown = run_cli("report", "--config", str(dag_run["config_path"]))
+    assert shown.exit_code == 0, shown.output
+    assert "(recorded by TFX's legacy launcher (Airflow))" in shown.output
+    component_ids = [c.id for c in create_pipeline(config).components]
+    rows = [line.split() for line in shown.output.splitlines() if line.split() and line.split()[0] in component_ids]
+    # Every component, in pipeline order, ran: a resolver too, as `mlops run` reports it.
+    assert [(row[0], row[1]) for row in rows] == [(c, "ran") for c in component_ids]
+    assert float(rows[component_ids.index("trainer")][2]) > 0
+    [version] = version_dirs(config.push_root)
+    assert "blessing: BLESSED" in shown.output and f"pushed: {version}" in shown.output

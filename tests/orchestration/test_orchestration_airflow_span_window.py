@@ -13,7 +13,7 @@ from ml_metadata.proto.metadata_store_pb2 import Event
 
 from orchestration_helpers import (ROOT, airflow, airflow_env, corpus_rows, with_splits, write_config,
                                    write_source)
-from pipeline_helpers import FAST_TRAINER, version_dirs
+from pipeline_helpers import FAST_TRAINER, run_cli, version_dirs
 from tfx_pipeline.config import load_config
 from tfx_pipeline.ingest import ingest
 from tfx_pipeline.pipeline import create_pipeline
@@ -113,11 +113,19 @@ def test_transform_trainer_and_evaluator_were_given_both_spans(windowed):
     assert sorted(a.id for a in _inputs(store, evaluator, "examples")) == sorted(a.id for a in examples)
 
 
-
-def test_the_model_is_blessed_and_pushed(windowed):
+def test_the_model_is_blessed_and_pushed_and_mlops_report_says_so(windowed):
     config = windowed["config"]
     store = open_store(config.metadata_path)
     blessing = _outputs(store, _execution(store, windowed["run_id"], "evaluator"), "blessing")
     assert [b.custom_properties["blessed"].int_value for b in blessing] == [1]
     versions = version_dirs(config.push_root)
     assert len(versions) == 1 and (versions[0] / "saved_model.pb").is_file()
+
+    shown = run_cli("report", "--config", str(windowed["config_path"]))
+    assert shown.exit_code == 0, shown.output
+    assert f"pipeline run {windowed['run_id']} (recorded by TFX's legacy launcher" in shown.output
+    states = {line.split()[0]: line.split()[1] for line in shown.output.splitlines()
+              if line.split() and line.split()[0] in windowed["task_states"]}
+    # The schema importer has no inputs and the same properties as in the first run: the launcher reuses it.
+    assert states == {c: "cached" if c == "curated_schema_importer" else "ran" for c in windowed["task_states"]}
+    assert "blessing: BLESSED" in shown.output and f"pushed: {versions[0]}" in shown.output
