@@ -90,8 +90,8 @@ def predict(servable, request, runner):
     response = predict_pb2.PredictResponse()
     fill_model_spec(response.model_spec, servable, name)
     for key in keys:
-        response.outputs[key].CopyFrom(
-            tensors.to_tensor_proto(outputs[key], signature.outputs[key].dtype))
+        tensors.fill_tensor_proto(response.outputs[key], outputs[key],
+                                  signature.outputs[key].dtype)
     return response
 
 
