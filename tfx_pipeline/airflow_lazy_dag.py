@@ -75,11 +75,11 @@ def cached_shape(config: PipelineConfig, config_path: Path, cache_dir: Path) -> 
     return shape
 
 
-def launch_component(component_id: str, config_path: str, **context) -> None:
-    """One task: builds the pipeline and launches one component as AirflowDagRunner's operator would."""
+def launcher_arguments(component_id: str, config_path: str) -> dict:
+    """What AirflowDagRunner.run binds into a component's operator (airflow_component.AirflowComponent), for one
+    component of the pipeline that config_path builds now."""
     from tfx.dsl.components.base import base_component
     from tfx.orchestration import data_types
-    from tfx.orchestration.airflow import airflow_component
     from tfx.orchestration.config import config_utils, pipeline_config
 
     from tfx_pipeline.pipeline import create_pipeline
@@ -96,20 +96,28 @@ def launch_component(component_id: str, config_path: str, **context) -> None:
         component._resolve_pip_dependencies(pipeline.pipeline_info.pipeline_root)  # pylint: disable=protected-access
     launcher_class, component_config = config_utils.find_component_launch_info(
         pipeline_config.PipelineConfig(), component)
+    return {"component": component, "component_launcher_class": launcher_class,
+            "pipeline_info": pipeline.pipeline_info,
+            "driver_args": data_types.DriverArgs(enable_cache=pipeline.enable_cache),
+            "metadata_connection_config": pipeline.metadata_connection_config,
+            "beam_pipeline_args": pipeline.beam_pipeline_args,
+            "additional_pipeline_args": pipeline.additional_pipeline_args, "component_config": component_config,
+            "exec_properties": dict(component.exec_properties)}
+
+
+def launch_component(component_id: str, config_path: str, **context) -> None:
+    """One task: launches one component as AirflowDagRunner's operator would."""
+    from tfx.orchestration.airflow import airflow_component
+
     airflow_component._airflow_component_launcher(  # pylint: disable=protected-access
-        component=component, component_launcher_class=launcher_class, pipeline_info=pipeline.pipeline_info,
-        driver_args=data_types.DriverArgs(enable_cache=pipeline.enable_cache),
-        metadata_connection_config=pipeline.metadata_connection_config,
-        beam_pipeline_args=pipeline.beam_pipeline_args,
-        additional_pipeline_args=pipeline.additional_pipeline_args, component_config=component_config,
-        exec_properties=dict(component.exec_properties), **context)
+        **launcher_arguments(component_id, config_path), **context)
 
 
 def build_dag(config_path: Path, cache_dir: Path):
     from airflow import models
     from airflow.operators.python import PythonOperator
 
-    config_path = Path(config_path).resolve()
+    config_path, cache_dir = Path(config_path).resolve(), Path(cache_dir)
     config = load_config(config_path)
     config.local_metadata_path("Airflow's TFX launcher").parent.mkdir(parents=True, exist_ok=True)
     if not is_remote(config.pipeline_root):

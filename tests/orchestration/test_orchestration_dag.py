@@ -125,3 +125,76 @@ def test_a_task_whose_component_left_the_pipeline_fails_with_a_clear_error(parse
 
     with pytest.raises(StaleDagError, match="no component 'span_window_resolver'.*changed since Airflow parsed"):
         launch_component("span_window_resolver", str(parsed["config_path"]))
+
+
+# Run in the Airflow environment: the DAG TFX's AirflowDagRunner builds for the config against ours, task by
+# task, down to the arguments each task hands TFX's _airflow_component_launcher. Prints the differences.
+RUNNER_PROBE = """
+import json, sys, tempfile
+from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner, AirflowPipelineConfig
+from tfx_pipeline.airflow_lazy_dag import build_dag, dag_settings, launcher_arguments
+from tfx_pipeline.config import load_config
+from tfx_pipeline.pipeline import create_pipeline
+
+def text(value):
+    return json.dumps(value, default=str, sort_keys=True)
+
+def task_facts(task):
+    return {"upstream": sorted(task.upstream_task_ids), "retries": task.retries, "retry_delay": str(task.retry_delay)}
+
+def dag_facts(dag):
+    return {"dag_id": dag.dag_id, "schedule": dag.schedule_interval, "start_date": str(dag.start_date),
+            "catchup": dag.catchup, "max_active_runs": dag.max_active_runs, "order": [t.task_id for t in dag.tasks]}
+
+def launch_facts(args, exec_properties):
+    info = args["pipeline_info"]
+    return {"component": (type(args["component"]).__name__, args["component"].id),
+            "launcher": args["component_launcher_class"].__name__,
+            "pipeline": (info.pipeline_name, info.pipeline_root),
+            "enable_cache": args["driver_args"].enable_cache,
+            "metadata": args["metadata_connection_config"].SerializeToString().hex(),
+            "beam_args": list(args["beam_pipeline_args"]),
+            "additional_args": text(args["additional_pipeline_args"]),
+            "component_config": text(args["component_config"]),
+            "exec_properties": text(exec_properties)}
+
+def compare(path):
+    config = load_config(path)
+    theirs = AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=dag_settings(config))).run(
+        create_pipeline(config))
+    ours = build_dag(path, cache_dir=tempfile.mkdtemp())
+    differences = []
+    if dag_facts(theirs) != dag_facts(ours):
+        differences.append(["dag", dag_facts(theirs), dag_facts(ours)])
+    for task in theirs.tasks:
+        mine = ours.get_task(task.task_id)
+        if task_facts(task) != task_facts(mine):
+            differences.append([task.task_id, task_facts(task), task_facts(mine)])
+        bound = launch_facts(task.python_callable.keywords, task.op_kwargs["exec_properties"])
+        args = launcher_arguments(task.task_id, path)
+        built = launch_facts(args, args["exec_properties"])
+        for key in bound:
+            if bound[key] != built[key]:
+                differences.append([task.task_id, key, bound[key], built[key]])
+    return {"tasks": [t.task_id for t in theirs.tasks], "differences": differences}
+
+print("RUNNER" + json.dumps({path: compare(path) for path in sys.argv[1:]}))
+"""
+
+
+def test_each_task_launches_its_component_as_airflow_dag_runner_would(tmp_path):
+    for n in (1, 2):
+        (tmp_path / f"window{n}").mkdir()
+    paths = [write_config(tmp_path / f"window{n}" / "config.yaml", "sentiment", airflow=AIRFLOW_SETTINGS,
+                          data={"span_window": n}, evaluation={"thresholds": {"accuracy": {"lower_bound": 0.5}}})
+             for n in (1, 2)]
+    env = airflow_env(tmp_path / "airflow", paths[0])
+    result = subprocess.run([sys.executable, "-c", RUNNER_PROBE, *map(str, paths)], env=env, capture_output=True,
+                            text=True, timeout=600)
+    line = next((l for l in result.stdout.splitlines() if l.startswith("RUNNER")), None)
+    assert line is not None, result.stderr[-3000:]
+    probe = json.loads(line[len("RUNNER"):])
+    for path in paths:
+        assert probe[str(path)]["tasks"] == [c.id for c in create_pipeline(load_config(path)).components]
+        assert probe[str(path)]["differences"] == []
+    assert "span_window_resolver" in probe[str(paths[1])]["tasks"]
