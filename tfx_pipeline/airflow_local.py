@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from tfx_pipeline.config import DEFAULT_CONFIG
+from tfx_pipeline.config import DEFAULT_CONFIG, load_config
 
 ROOT = DEFAULT_CONFIG.parent.parent
 DEFAULT_HOME = ROOT / "work" / "airflow"
@@ -60,7 +61,10 @@ base_log_folder = {home / "logs"}
 
 def environment(home: Path, config_path: Path) -> Dict[str, str]:
     """What an Airflow process of this project needs: its home, the pipeline config, Keras 2."""
-    return {**os.environ, "AIRFLOW_HOME": str(home), "MLOPS_CONFIG": str(Path(config_path).resolve()),
+    # The executor starts each task as `airflow tasks run ...` found on PATH; run from an unactivated venv
+    # (.venv/bin/mlops), that is not the venv's airflow, or none at all, and the scheduler dies.
+    path = os.pathsep.join([str(Path(airflow_bin()).parent), os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path, "AIRFLOW_HOME": str(home), "MLOPS_CONFIG": str(Path(config_path).resolve()),
             "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
@@ -141,6 +145,27 @@ def wait_healthy(port: int, home: Path, processes: Dict[str, subprocess.Popen], 
     raise AirflowError(f"Airflow not healthy after {timeout:.0f} s ({last}); see the logs in {home}")
 
 
+def wait_registered(home: Path, dag_id: str, processes: Dict[str, subprocess.Popen],
+                    timeout: float = 300.0) -> None:
+    """Waits until the scheduler's first parse has put the DAG in the database. Before that, `airflow dags
+    unpause` finds no DAG to unpause, and the parse then registers it paused: a run triggered meanwhile stays
+    queued for good."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if processes["scheduler"].poll() is not None:
+            raise AirflowError(f"the scheduler exited ({processes['scheduler'].returncode}); see "
+                               f"{home / 'scheduler.log'}")
+        try:
+            with sqlite3.connect(home / "airflow.db") as db:
+                if db.execute("SELECT 1 FROM dag WHERE dag_id = ? AND is_active", (dag_id,)).fetchone():
+                    return
+        except sqlite3.Error:
+            pass  # locked by the scheduler for a moment
+        time.sleep(2)
+    raise AirflowError(f"the scheduler did not register DAG '{dag_id}' within {timeout:.0f} s; see the parse "
+                       f"log in {home / 'logs' / 'scheduler'}")
+
+
 @dataclass
 class Started:
     home: Path
@@ -165,6 +190,7 @@ def up(config_path: Path = DEFAULT_CONFIG, home: Path = DEFAULT_HOME, port: int 
                                            ["--hostname", "127.0.0.1", "--port", str(port)])}
     try:
         wait_healthy(port, home, processes)
+        wait_registered(home, load_config(config_path).pipeline_name, processes)
         # Only once Airflow is up, so a password is never created and then lost to a failed start.
         password = create_admin(env)
     except AirflowError:
