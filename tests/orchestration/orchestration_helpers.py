@@ -27,6 +27,19 @@ CT_THRESHOLDS = {"accuracy": {"lower_bound": 0.30, "max_drop": 0.10},
 SOURCE_COLUMNS = ("text", "sentiment", "split")
 
 
+def sample_airflow_config(folder: Path, sample: int) -> Path:
+    """A config whose pipeline can push from a small sample, its first span ingested. No retries: with the
+    shipped retry delay a failing task would hold a run for minutes."""
+    from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS
+    from tfx_pipeline.config import load_config
+    from tfx_pipeline.ingest import ingest
+
+    config_path = write_config(folder / "config.yaml", "sentiment", trainer=FAST_TRAINER,
+                               evaluation={"thresholds": SAMPLE_THRESHOLDS}, airflow={"retries": 0})
+    assert ingest(load_config(config_path), sample=sample).created
+    return config_path
+
+
 def airflow_env(home: Path, config_path: Path) -> Dict[str, str]:
     """The environment of an Airflow CLI process of this project, with a home of its own."""
     from tfx_pipeline import airflow_local

@@ -16,11 +16,10 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
-from orchestration_helpers import airflow, airflow_env, write_config
-from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS, version_dirs
+from orchestration_helpers import airflow, airflow_env, sample_airflow_config
+from pipeline_helpers import version_dirs
 from tfx_pipeline.cli import mlops
 from tfx_pipeline.config import load_config
-from tfx_pipeline.ingest import ingest
 
 pytestmark = pytest.mark.e2e
 
@@ -82,10 +81,8 @@ def wait_for_run(home, dag_id: str, timeout: float) -> str:
 @pytest.fixture(scope="module")
 def daemons(tmp_path_factory):
     folder = tmp_path_factory.mktemp("airflow_daemons")
-    config_path = write_config(folder / "config.yaml", "sentiment", trainer=FAST_TRAINER,
-                               evaluation={"thresholds": SAMPLE_THRESHOLDS}, airflow={"retries": 0})
+    config_path = sample_airflow_config(folder, SAMPLE)
     config = load_config(config_path)
-    assert ingest(config, sample=SAMPLE).created
     home, port = folder / "airflow", free_port()
     runner = CliRunner()
     home_args = ["--home", str(home)]

@@ -7,10 +7,9 @@ import sqlite3
 import pytest
 from ml_metadata.proto.metadata_store_pb2 import Execution
 
-from orchestration_helpers import airflow, airflow_env, write_config
-from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS, run_cli, version_dirs
+from orchestration_helpers import airflow, airflow_env, sample_airflow_config
+from pipeline_helpers import run_cli, version_dirs
 from tfx_pipeline.config import load_config
-from tfx_pipeline.ingest import ingest
 from tfx_pipeline.pipeline import create_pipeline
 from tfx_pipeline.run_report import open_store
 
@@ -22,11 +21,8 @@ SAMPLE = 600
 @pytest.fixture(scope="module")
 def dag_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("airflow_e2e")
-    # No retries: with the shipped retry delay a failing task would hold `airflow dags test` for minutes.
-    config_path = write_config(folder / "config.yaml", "sentiment", trainer=FAST_TRAINER,
-                               evaluation={"thresholds": SAMPLE_THRESHOLDS}, airflow={"retries": 0})
+    config_path = sample_airflow_config(folder, SAMPLE)
     config = load_config(config_path)
-    assert ingest(config, sample=SAMPLE).created
     env = airflow_env(folder / "airflow", config_path)
     migrated = airflow(env, "db", "migrate")
     assert migrated.returncode == 0, migrated.stderr[-3000:]
