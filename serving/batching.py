@@ -1,9 +1,19 @@
 """Server-side batching of concurrent Predict calls on the same version and
-signature: tasks are merged along dimension 0 until max_batch_size rows are
-queued or batch_timeout_micros has passed since the first one arrived, run
-once, and the outputs are split back per task."""
+signature, scheduled the way TF Serving's SharedBatchScheduler does it.
 
-import queue
+Tasks join their queue's open batch. The open batch is closed when the next
+task would not fit in max_batch_size rows (or has other inner dimensions); a
+batch thread that is free takes the oldest closed batch, else the open one
+once it is full or batch_timeout_micros old. While all batch threads are busy
+the open batch keeps growing, so a loaded server runs fewer, bigger batches
+rather than timing out small ones. Outputs are split back per task.
+
+One lock guards all queues, and an arrival wakes a batch thread only when it
+opens or fills a batch. A caller blocks on a per-task lock.
+"""
+
+import collections
+import logging
 import threading
 import time
 import weakref
@@ -13,18 +23,53 @@ import numpy as np
 
 from serving.errors import ServingError, invalid_argument, unavailable
 
+log = logging.getLogger(__name__)
+
 
 class _Task:
+    __slots__ = ("inputs", "rows", "outputs", "error")
+
     def __init__(self, inputs, rows):
         self.inputs = inputs
         self.rows = rows
-        self.done = threading.Event()
         self.outputs = None
         self.error = None
 
+    def result(self):
+        if self.error is not None:
+            raise self.error
+        return self.outputs
+
+
+class _ThreadTask(_Task):
+    __slots__ = ("_done",)
+
+    def __init__(self, inputs, rows):
+        super().__init__(inputs, rows)
+        # A bare lock is the cheapest thing a thread can block on; Event
+        # wraps one in a Condition.
+        self._done = threading.Lock()
+        self._done.acquire()
+
+    def wait(self):
+        self._done.acquire()
+
+    def finish(self):
+        self._done.release()
+
+
+class _Batch:
+    __slots__ = ("tasks", "rows", "shapes", "opened")
+
+    def __init__(self, shapes, opened):
+        self.tasks = []
+        self.rows = 0
+        self.shapes = shapes
+        self.opened = opened
+
 
 class _Queue:
-    """Pending tasks for one (servable, signature, outputs) combination."""
+    """Batches for one (servable, signature, outputs) combination."""
 
     def __init__(self, servable, signature, keys):
         # Weak, so a retired version can be freed; while tasks are queued their
@@ -32,14 +77,18 @@ class _Queue:
         self._servable = weakref.ref(servable)
         self.signature = signature
         self.keys = keys
-        self.lock = threading.Condition()
-        self.pending = []
-        self.first_arrival = None
-        self.scheduled = False
+        self.open = None
+        self.closed = collections.deque()
 
     @property
     def servable(self):
         return self._servable()
+
+    def has_work(self):
+        return bool(self.closed) or self.open is not None
+
+    def pending_rows(self):
+        return sum(b.rows for b in self.closed) + (self.open.rows if self.open else 0)
 
 
 def _task_rows(inputs):
@@ -61,12 +110,15 @@ class Batcher:
                  allowed_batch_sizes=()):
         self.max_batch_size = max_batch_size
         self.timeout = batch_timeout_micros / 1e6
-        self.max_pending = max_batch_size * max_enqueued_batches
+        self.max_enqueued_batches = max(1, max_enqueued_batches)
         self.allowed = sorted(allowed_batch_sizes)
         self.batches_run = 0  # observable by tests and metrics
-        self._ready = queue.Queue()
+        self.rows_run = 0  # real rows (no padding) in those batches
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
         self._queues = weakref.WeakKeyDictionary()  # servable -> {key: _Queue}
-        self._queues_lock = threading.Lock()
+        self._active = collections.deque()  # queues with work, served round-robin
+        self._idle = 0
         self._stopped = False
         self._threads = [
             threading.Thread(target=self._work, daemon=True, name=f"batch-{i}")
@@ -80,72 +132,97 @@ class Batcher:
             return self.submit(servable, signature, inputs, keys)
         return run
 
-    def _queue_for(self, servable, signature, keys):
-        with self._queues_lock:
-            per_servable = self._queues.setdefault(servable, {})
-            key = (signature, tuple(keys))
-            if key not in per_servable:
-                per_servable[key] = _Queue(servable, signature, keys)
-            return per_servable[key]
-
     def submit(self, servable, signature, inputs, keys):
         rows = _task_rows(inputs)
         if rows > self.max_batch_size:
             # Too big to share a batch; running it alone beats rejecting it.
             return servable.run(signature, inputs, keys)
-        target = self._queue_for(servable, signature, keys)
-        task = _Task(inputs, rows)
-        with target.lock:
-            if sum(t.rows for t in target.pending) + rows > self.max_pending:
+        task = _ThreadTask(inputs, rows)
+        self._add(servable, signature, keys, task)
+        task.wait()
+        return task.result()
+
+    def _add(self, servable, signature, keys, task):
+        shapes = sorted((k, v.shape[1:]) for k, v in task.inputs.items())
+        with self._lock:
+            if self._stopped:
+                raise unavailable("The batch scheduler is shutting down")
+            self._enqueue(self._queue_for(servable, signature, keys), task, shapes)
+
+    def _queue_for(self, servable, signature, keys):
+        per_servable = self._queues.get(servable)
+        if per_servable is None:
+            per_servable = self._queues[servable] = {}
+        key = (signature, tuple(keys))
+        target = per_servable.get(key)
+        if target is None:
+            target = per_servable[key] = _Queue(servable, signature, keys)
+        return target
+
+    def _enqueue(self, target, task, shapes):
+        """Adds a task to the open batch; the caller holds the lock."""
+        batch = target.open
+        wake = False
+        if batch is not None and (batch.rows + task.rows > self.max_batch_size
+                                  or batch.shapes != shapes):
+            # Different inner shapes cannot be concatenated: such a task starts
+            # a batch of its own, as a task that does not fit would.
+            if len(target.closed) + 1 >= self.max_enqueued_batches:
                 raise unavailable("The batch scheduling queue to which this task "
                                   "was submitted is full")
-            target.pending.append(task)
-            if target.first_arrival is None:
-                target.first_arrival = time.monotonic()
-            if not target.scheduled:
-                target.scheduled = True
-                self._ready.put(target)
-            target.lock.notify_all()
-        task.done.wait()
-        if task.error is not None:
-            raise task.error
-        return task.outputs
+            target.closed.append(batch)
+            batch, wake = None, True
+        if batch is None:
+            if not target.has_work():
+                self._active.append(target)
+            batch = target.open = _Batch(shapes, time.monotonic())
+            wake = True  # a new deadline for an idle thread to wait on
+        batch.tasks.append(task)
+        batch.rows += task.rows
+        if batch.rows >= self.max_batch_size or self.timeout <= 0:
+            wake = True
+        if wake and self._idle:
+            self._wake.notify()
+
+    def _take(self, now):
+        """(queue, batch, None) for a free thread, or (None, None, seconds to
+        wait for the earliest open batch to come due; None = until woken)."""
+        wait = None
+        for _ in range(len(self._active)):
+            target = self._active[0]
+            self._active.rotate(-1)
+            if target.closed:
+                batch = target.closed.popleft()
+            else:
+                batch = target.open
+                due = batch.opened + self.timeout
+                if batch.rows < self.max_batch_size and now < due and not self._stopped:
+                    wait = due - now if wait is None else min(wait, due - now)
+                    continue
+                target.open = None
+            if not target.has_work():
+                self._active.remove(target)
+            return target, batch, None
+        return None, None, wait
 
     def _work(self):
-        while True:
-            target = self._ready.get()
-            if target is None:
-                return
-            batch = self._collect(target)
-            if batch:
-                self._run(target, batch)
-
-    def _collect(self, target):
-        """Waits until the batch is full or timed out, then takes it."""
-        with target.lock:
-            deadline = target.first_arrival + self.timeout
-            while (sum(t.rows for t in target.pending) < self.max_batch_size
-                   and time.monotonic() < deadline and not self._stopped):
-                target.lock.wait(deadline - time.monotonic())
-            batch, rows = [], 0
-            shapes = None
-            for task in list(target.pending):
-                task_shapes = {k: v.shape[1:] for k, v in task.inputs.items()}
-                if rows + task.rows > self.max_batch_size:
-                    break
-                if shapes is not None and task_shapes != shapes:
-                    break  # different inner shapes cannot be concatenated
-                shapes = task_shapes
-                batch.append(task)
-                rows += task.rows
-            del target.pending[:len(batch)]
-            if target.pending:
-                target.first_arrival = time.monotonic()
-                self._ready.put(target)
-            else:
-                target.first_arrival = None
-                target.scheduled = False
-            return batch
+        with self._lock:
+            while True:
+                target, batch, wait = self._take(time.monotonic())
+                if target is None:
+                    if self._stopped and not self._active:
+                        return
+                    self._idle += 1
+                    self._wake.wait(wait)
+                    self._idle -= 1
+                    continue
+                if self._active and self._idle:
+                    self._wake.notify()  # more work, or a deadline to watch
+                self._lock.release()
+                try:
+                    self._run(target, batch.tasks, batch.rows)
+                finally:
+                    self._lock.acquire()
 
     def _padded_size(self, rows):
         for size in self.allowed:
@@ -153,48 +230,52 @@ class Batcher:
                 return size
         return rows
 
-    def _run(self, target, batch):
-        rows = sum(t.rows for t in batch)
+    def _run(self, target, tasks, rows):
         size = self._padded_size(rows)
-        merged = {}
-        for key in batch[0].inputs:
-            parts = [t.inputs[key] for t in batch]
-            if size > rows:
-                parts.append(np.repeat(parts[0][:1], size - rows, axis=0))
-            merged[key] = np.concatenate(parts, axis=0)
         try:
+            merged = {}
+            for key, first in tasks[0].inputs.items():
+                if len(tasks) == 1 and size == rows:
+                    merged[key] = first
+                    continue
+                parts = [t.inputs[key] for t in tasks]
+                if size > rows:
+                    parts.append(np.repeat(first[:1], size - rows, axis=0))
+                merged[key] = np.concatenate(parts, axis=0)
             outputs = target.servable.run(target.signature, merged, target.keys)
             self.batches_run += 1
+            self.rows_run += rows
             if any(np.ndim(v) == 0 or v.shape[0] != size for v in outputs.values()):
                 raise invalid_argument(
                     "Batched output tensor's 0th dimension does not equal the sum "
                     "of the 0th dimension sizes of the input tensors")
             offset = 0
-            for task in batch:
-                task.outputs = {k: v[offset:offset + task.rows]
-                                for k, v in outputs.items()}
-                offset += task.rows
+            for task in tasks:
+                end = offset + task.rows
+                task.outputs = {k: v[offset:end] for k, v in outputs.items()}
+                offset = end
         except ServingError as exc:
-            for task in batch:
+            for task in tasks:
                 task.error = exc
         except Exception as exc:  # keep the worker alive whatever the model does
-            for task in batch:
+            for task in tasks:
                 task.error = ServingError(grpc.StatusCode.INTERNAL, str(exc))
         finally:
-            for task in batch:
-                task.done.set()
+            for task in tasks:
+                task.finish()
 
     def pending_rows(self):
         """Rows queued and not yet running, across all queues."""
-        with self._queues_lock:
-            queues = [q for per in self._queues.values() for q in per.values()]
-        total = 0
-        for target in queues:
-            with target.lock:
-                total += sum(t.rows for t in target.pending)
-        return total
+        with self._lock:
+            return sum(q.pending_rows() for q in self._active)
 
     def stop(self):
-        self._stopped = True
-        for _ in self._threads:
-            self._ready.put(None)
+        """Runs what is queued, then ends the batch threads."""
+        with self._lock:
+            self._stopped = True
+            self._wake.notify_all()
+        if self.batches_run:
+            # How well requests were merged is the first thing to check when
+            # batching does not pay off.
+            log.info("Batching: %d batches, %.1f rows per batch", self.batches_run,
+                     self.rows_run / self.batches_run)

@@ -2,6 +2,7 @@
 caller still gets exactly its own rows back."""
 
 import threading
+import time
 
 import grpc
 import numpy as np
@@ -12,6 +13,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from serving_test_helpers import RPC_TIMEOUT, make_base_path, wait_until
 
 from serving.batching import Batcher
+from serving.errors import ServingError
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +61,24 @@ def test_concurrent_predicts_are_batched(endpoint):
     assert errors == []
     assert results == {i: [0.5 * i + 2.0] for i in range(16)}
     assert batcher.batches_run - before < 16
+
+
+def test_request_bigger_than_a_batch_runs_alone(endpoint):
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(endpoint.channel)
+    response = stub.Predict(request_for([float(i) for i in range(10)]), RPC_TIMEOUT)
+    assert list(response.outputs["y"].float_val) == [0.5 * i + 2.0 for i in range(10)]
+
+
+def test_abandoned_call_leaves_the_server_healthy(endpoint):
+    # The 20 ms batch timeout outlasts this deadline: the server's coroutine is
+    # cancelled while its task still sits in a batch that runs later.
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(endpoint.channel)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Predict(request_for([1.0]), 0.005)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    time.sleep(0.05)
+    response = stub.Predict(request_for([4.0]), RPC_TIMEOUT)
+    assert list(response.outputs["y"].float_val) == [4.0]
 
 
 def test_scalar_input_is_rejected_when_batching(endpoint):
@@ -122,8 +142,6 @@ def test_full_queue_is_unavailable():
     second = threading.Thread(target=batcher.submit,
                               args=(servable, "s", {"x": np.ones((1, 1))}, ["y"]))
     second.start()
-    from serving.errors import ServingError
-
     try:
         wait_until(lambda: batcher.pending_rows() == 1)  # `second` holds the slot
         with pytest.raises(ServingError) as info:
@@ -134,3 +152,117 @@ def test_full_queue_is_unavailable():
         first.join()
         second.join()
         batcher.stop()
+
+
+def submit_all(batcher, servable, arrays, keys=("y",)):
+    """Submits each array from its own thread; returns {index: outputs}."""
+    results, errors = {}, []
+
+    def call(i, array):
+        try:
+            results[i] = batcher.submit(servable, "s", {"x": array}, list(keys))
+        except ServingError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(i, a)) for i, a in enumerate(arrays)]
+    for thread in threads:
+        thread.start()
+    return threads, results, errors
+
+
+class GatedServable(RecordingServable):
+    """Blocks in run() until released, so tests can hold the batch thread."""
+
+    def __init__(self):
+        super().__init__()
+        self.entered = threading.Semaphore(0)
+        self.release = threading.Event()
+
+    def run(self, signature, inputs, keys):
+        self.entered.release()
+        self.release.wait(10)
+        return super().run(signature, inputs, keys)
+
+
+def test_open_batch_grows_while_every_batch_thread_is_busy():
+    # As in TF Serving: a timed-out batch is only closed when a thread is free
+    # to take it, so tasks arriving meanwhile join it.
+    batcher = Batcher(max_batch_size=8, batch_timeout_micros=0, num_batch_threads=1)
+    servable = GatedServable()
+    first, results, errors = submit_all(batcher, servable, [np.ones((1, 1))])
+    assert servable.entered.acquire(timeout=10)
+    rest, more, _ = submit_all(batcher, servable, [np.full((1, 1), i) for i in range(5)])
+    wait_until(lambda: batcher.pending_rows() == 5)
+    servable.release.set()
+    for thread in first + rest:
+        thread.join(10)
+    batcher.stop()
+    assert errors == []
+    assert servable.batch_rows == [1, 5]
+    assert {i: out["y"].tolist() for i, out in more.items()} == {
+        i: [[2.0 * i]] for i in range(5)}
+
+
+def test_tasks_that_do_not_fit_or_differ_in_shape_start_new_batches():
+    batcher = Batcher(max_batch_size=4, batch_timeout_micros=0, num_batch_threads=1,
+                      max_enqueued_batches=10)
+    servable = GatedServable()
+    first, _, _ = submit_all(batcher, servable, [np.ones((1, 1))])
+    assert servable.entered.acquire(timeout=10)
+    arrays = [np.ones((3, 1)), np.ones((2, 1)), np.ones((1, 2)), np.ones((1, 2))]
+    threads = []
+    for array in arrays:  # one at a time, so the batches form in this order
+        started, results, errors = submit_all(batcher, servable, [array])
+        threads += started
+        wait_until(lambda n=len(threads): batcher.pending_rows()
+                   == sum(a.shape[0] for a in arrays[:n]))
+    servable.release.set()
+    for thread in first + threads:
+        thread.join(10)
+    batcher.stop()
+    assert servable.batch_rows == [1, 3, 2, 2]
+
+
+def test_a_lone_task_waits_for_the_timeout_and_a_full_batch_does_not():
+    batcher = Batcher(max_batch_size=2, batch_timeout_micros=300000, num_batch_threads=1)
+    servable = RecordingServable()
+    start = time.monotonic()
+    batcher.submit(servable, "s", {"x": np.ones((1, 1))}, ["y"])
+    assert time.monotonic() - start >= 0.29
+    start = time.monotonic()
+    batcher.submit(servable, "s", {"x": np.ones((2, 1))}, ["y"])
+    assert time.monotonic() - start < 0.25
+    batcher.stop()
+    assert servable.batch_rows == [1, 2]
+
+
+def test_stop_runs_queued_tasks_and_refuses_new_ones():
+    batcher = Batcher(max_batch_size=8, batch_timeout_micros=10_000_000,
+                      num_batch_threads=2)
+    servable = RecordingServable()
+    threads, results, errors = submit_all(batcher, servable,
+                                          [np.ones((1, 1)) for _ in range(3)])
+    wait_until(lambda: batcher.pending_rows() == 3)
+    batcher.stop()
+    for thread in threads:
+        thread.join(10)
+    assert errors == [] and len(results) == 3
+    with pytest.raises(ServingError) as info:
+        batcher.submit(servable, "s", {"x": np.ones((1, 1))}, ["y"])
+    assert info.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_model_errors_reach_every_task_of_the_batch():
+    class Broken:
+        def run(self, signature, inputs, keys):
+            raise ValueError("kaputt")
+
+    batcher = Batcher(max_batch_size=4, batch_timeout_micros=50000, num_batch_threads=1)
+    threads, results, errors = submit_all(batcher, Broken(),
+                                          [np.ones((1, 1)) for _ in range(3)])
+    for thread in threads:
+        thread.join(10)
+    batcher.stop()
+    assert results == {} and len(errors) == 3
+    assert all(e.code == grpc.StatusCode.INTERNAL and "kaputt" in e.message
+               for e in errors)
