@@ -9,9 +9,12 @@ the open batch keeps growing, so a loaded server runs fewer, bigger batches
 rather than timing out small ones. Outputs are split back per task.
 
 One lock guards all queues, and an arrival wakes a batch thread only when it
-opens or fills a batch. A caller blocks on a per-task lock.
+opens or fills a batch. A thread caller blocks on a per-task lock; a
+coroutine caller (the asyncio gRPC front end) awaits a future, and a finished
+batch wakes its event loop once for all of its tasks.
 """
 
+import asyncio
 import collections
 import logging
 import threading
@@ -56,6 +59,45 @@ class _ThreadTask(_Task):
 
     def finish(self):
         self._done.release()
+
+
+class _LoopTask(_Task):
+    __slots__ = ("future", "_waker")
+
+    def __init__(self, inputs, rows, waker):
+        super().__init__(inputs, rows)
+        self.future = waker.loop.create_future()
+        self._waker = waker
+
+    def finish(self):
+        self._waker.resolve(self.future)
+
+
+class _LoopWaker:
+    """Completes futures on their event loop from batch threads, with one
+    call_soon_threadsafe for all the tasks of a batch instead of one each."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._done = []
+
+    def resolve(self, future):
+        with self._lock:
+            self._done.append(future)
+            if len(self._done) > 1:
+                return  # a flush is already scheduled and will take this one
+        try:
+            self.loop.call_soon_threadsafe(self._flush)
+        except RuntimeError:
+            pass  # loop closed: the server stopped and nobody waits any more
+
+    def _flush(self):
+        with self._lock:
+            done, self._done = self._done, []
+        for future in done:
+            if not future.done():  # cancelled if the client went away
+                future.set_result(None)
 
 
 class _Batch:
@@ -120,6 +162,7 @@ class Batcher:
         self._active = collections.deque()  # queues with work, served round-robin
         self._idle = 0
         self._stopped = False
+        self._wakers = {}  # event loop -> _LoopWaker
         self._threads = [
             threading.Thread(target=self._work, daemon=True, name=f"batch-{i}")
             for i in range(max(1, num_batch_threads))
@@ -140,6 +183,22 @@ class Batcher:
         task = _ThreadTask(inputs, rows)
         self._add(servable, signature, keys, task)
         task.wait()
+        return task.result()
+
+    async def submit_async(self, servable, signature, inputs, keys, pool=None):
+        """submit() for a coroutine: waits for its batch without a thread;
+        a task too big to batch runs on `pool` (an Executor)."""
+        rows = _task_rows(inputs)
+        loop = asyncio.get_running_loop()
+        if rows > self.max_batch_size:
+            return await loop.run_in_executor(pool, servable.run, signature, inputs,
+                                              keys)
+        waker = self._wakers.get(loop)
+        if waker is None:
+            waker = self._wakers.setdefault(loop, _LoopWaker(loop))
+        task = _LoopTask(inputs, rows, waker)
+        self._add(servable, signature, keys, task)
+        await task.future
         return task.result()
 
     def _add(self, servable, signature, keys, task):

@@ -1,4 +1,7 @@
-"""gRPC PredictionService and ModelService on the official generated bases."""
+"""gRPC PredictionService and ModelService on the official generated bases,
+for grpc.server (threads) and for grpc.aio (coroutines)."""
+
+import asyncio
 
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
@@ -61,3 +64,65 @@ def add_services(server, core):
         PredictionServicer(core), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelServicer(core), server)
+
+
+def _guarded_async(method):
+    async def handler(self, request, context):
+        try:
+            return await method(self, request)
+        except ServingError as exc:
+            await context.abort(exc.code, exc.message)
+
+    handler.__name__ = method.__name__
+    return handler
+
+
+class _Blocking:
+    """Runs the core's blocking calls on a thread pool, off the event loop."""
+
+    def __init__(self, core, pool):
+        self._core = core
+        self._pool = pool
+
+    def _call(self, function, request):
+        return asyncio.get_running_loop().run_in_executor(self._pool, function, request)
+
+
+class AsyncPredictionServicer(_Blocking,
+                              prediction_service_pb2_grpc.PredictionServiceServicer):
+    @_guarded_async
+    async def Predict(self, request):
+        return await self._core.predict_async(request, self._pool)
+
+    @_guarded_async
+    async def Classify(self, request):
+        return await self._call(self._core.classify, request)
+
+    @_guarded_async
+    async def Regress(self, request):
+        return await self._call(self._core.regress, request)
+
+    @_guarded_async
+    async def MultiInference(self, request):
+        return await self._call(self._core.multi_inference, request)
+
+    @_guarded_async
+    async def GetModelMetadata(self, request):
+        return await self._call(self._core.model_metadata, request)
+
+
+class AsyncModelServicer(_Blocking, model_service_pb2_grpc.ModelServiceServicer):
+    @_guarded_async
+    async def GetModelStatus(self, request):
+        return await self._call(self._core.model_status, request)
+
+    @_guarded_async
+    async def HandleReloadConfigRequest(self, request):
+        return await self._call(self._core.reload_config, request)
+
+
+def add_async_services(server, core, pool):
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        AsyncPredictionServicer(core, pool), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+        AsyncModelServicer(core, pool), server)

@@ -77,22 +77,33 @@ def output_keys(signature, output_filter):
     return seen
 
 
-def predict(servable, request, runner):
-    """`runner(signature_name, inputs, output_keys)` executes the signature;
-    it is either servable.run or a batching queue in front of it."""
+def prepare_predict(servable, request):
+    """(signature name, SignatureDef, numpy inputs, output keys) of a valid
+    PredictRequest; everything before the model runs."""
     name = request.model_spec.signature_name or DEFAULT_SIGNATURE
     signature = servable.signature_defs.get(name)
     if signature is None:
         raise failed_precondition(f'Serving signature key "{name}" not found.')
     inputs = predict_inputs(signature, request.inputs)
     keys = output_keys(signature, request.output_filter)
-    outputs = runner(name, inputs, keys)
+    return name, signature, inputs, keys
+
+
+def predict_response(servable, name, signature, keys, outputs):
     response = predict_pb2.PredictResponse()
     fill_model_spec(response.model_spec, servable, name)
     for key in keys:
         tensors.fill_tensor_proto(response.outputs[key], outputs[key],
                                   signature.outputs[key].dtype)
     return response
+
+
+def predict(servable, request, runner):
+    """`runner(signature_name, inputs, output_keys)` executes the signature;
+    it is either servable.run or a batching queue in front of it."""
+    name, signature, inputs, keys = prepare_predict(servable, request)
+    outputs = runner(name, inputs, keys)
+    return predict_response(servable, name, signature, keys, outputs)
 
 
 def serialized_examples(input_proto):

@@ -2,17 +2,13 @@
 front ends, pollers, batching, monitoring and request logging."""
 
 import logging
-import os
 import threading
-from concurrent import futures
 
-import grpc
-
+from serving import grpc_server
 from serving import options as opts
 from serving import warmup
 from serving.batching import Batcher
 from serving.errors import ServingError
-from serving.grpc_service import add_services
 from serving.model_registry import ModelRegistry
 from serving.monitoring import DEFAULT_PATH, Metrics
 from serving.request_log import RequestLogger
@@ -97,7 +93,8 @@ class ModelServer:
         self.registry.apply_config(config)
         if options.model_config_file:
             self._file_config = config
-        self._start_grpc()
+        self._grpc_server = grpc_server.start(self.core, options)
+        self.grpc_port = self._grpc_server.port
         if options.rest_api_port:
             from serving.rest_api import start_rest_server
 
@@ -119,34 +116,6 @@ class ModelServer:
         log.info("Serving gRPC on %s:%s%s", options.host, self.grpc_port,
                  f", REST on {options.host}:{self.rest_port}" if self.rest_port else "")
         return self
-
-    def _start_grpc(self):
-        options = self.options
-        workers = options.grpc_max_threads or max(8, 4 * (os.cpu_count() or 1))
-        channel_args = [
-            ("grpc.max_receive_message_length", options.max_request_bytes),
-            ("grpc.max_send_message_length", -1),
-        ] + opts.grpc_channel_arguments(options)
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers),
-                             options=channel_args)
-        add_services(server, self.core)
-        address = f"{options.host}:{options.port}"
-        ssl = opts.ssl_config(options)
-        if ssl is not None:
-            credentials = grpc.ssl_server_credentials(
-                [(ssl.server_key.encode(), ssl.server_cert.encode())],
-                root_certificates=ssl.custom_ca.encode() or None,
-                require_client_auth=ssl.client_verify)
-            self.grpc_port = server.add_secure_port(address, credentials)
-        else:
-            self.grpc_port = server.add_insecure_port(address)
-        if not self.grpc_port:
-            raise ServingError(grpc.StatusCode.UNAVAILABLE,
-                               f"Failed to bind gRPC port {address}")
-        if options.grpc_socket_path:
-            server.add_insecure_port(f"unix:{options.grpc_socket_path}")
-        server.start()
-        self._grpc_server = server
 
     def _spawn(self, step, interval, name):
         def loop():
@@ -184,7 +153,7 @@ class ModelServer:
             self._rest_server.server_close()
             self._rest_server.executor.shutdown(wait=False)
         if self._grpc_server is not None:
-            self._grpc_server.stop(grace).wait()
+            self._grpc_server.stop(grace)
         for thread in self._threads:
             thread.join(timeout=5)
         if self.batcher is not None:

@@ -2,6 +2,8 @@
 the protocol operation, and records metrics and sampled request logs. The
 gRPC servicers and the REST handler are thin adapters over this class."""
 
+import asyncio
+import contextlib
 import logging
 import time
 
@@ -42,17 +44,13 @@ class ServingCore:
                                               time.perf_counter() - start)
         return timed
 
-    def _serve(self, api, entrypoint, request, spec, operation, log_kind):
+    @contextlib.contextmanager
+    def _observed(self, api, entrypoint, model_name):
+        """Request metrics, and unexpected errors turned into INTERNAL."""
         start = time.perf_counter()
         status = "OK"
         try:
-            with self.registry.acquire(spec) as handle:
-                response = operation(handle.servable)
-                model = self.registry.model(spec.name)
-            if self._request_logger and log_kind and model is not None:
-                self._request_logger.maybe_log(model.config, log_kind, request,
-                                               response)
-            return response
+            yield
         except ServingError as exc:
             status = exc.code.name
             raise
@@ -60,10 +58,25 @@ class ServingCore:
             status = grpc.StatusCode.INTERNAL.name
             log.exception("%s failed", api)
             raise ServingError(grpc.StatusCode.INTERNAL, str(exc)) from None
+        except BaseException:  # the asyncio front end cancels abandoned calls
+            status = grpc.StatusCode.CANCELLED.name
+            raise
         finally:
             if self._metrics:
-                self._metrics.observe_request(spec.name, api, entrypoint, status,
+                self._metrics.observe_request(model_name, api, entrypoint, status,
                                               time.perf_counter() - start)
+
+    def _log(self, model, log_kind, request, response):
+        if self._request_logger and log_kind and model is not None:
+            self._request_logger.maybe_log(model.config, log_kind, request, response)
+
+    def _serve(self, api, entrypoint, request, spec, operation, log_kind):
+        with self._observed(api, entrypoint, spec.name):
+            with self.registry.acquire(spec) as handle:
+                response = operation(handle.servable)
+                model = self.registry.model(spec.name)
+            self._log(model, log_kind, request, response)
+            return response
 
     def predict(self, request, entrypoint="GRPC"):
         _require_spec(request)
@@ -71,6 +84,34 @@ class ServingCore:
             "Predict", entrypoint, request, request.model_spec,
             lambda s: inference.predict(s, request, self._runner(s, "Predict")),
             "predict_log")
+
+    async def predict_async(self, request, pool):
+        """Predict for the asyncio gRPC front end. With batching, validation
+        and the response run on the event loop and only the model waits, as
+        a batched task; without, the whole call runs on `pool`."""
+        if self._batcher is None:
+            return await asyncio.get_running_loop().run_in_executor(
+                pool, self.predict, request)
+        _require_spec(request)
+        spec = request.model_spec
+        with self._observed("Predict", "GRPC", spec.name):
+            with self.registry.acquire(spec) as handle:
+                servable = handle.servable
+                name, signature, inputs, keys = inference.prepare_predict(
+                    servable, request)
+                start = time.perf_counter()
+                try:
+                    outputs = await self._batcher.submit_async(servable, name, inputs,
+                                                               keys, pool)
+                finally:
+                    if self._metrics:
+                        self._metrics.observe_runtime(servable.name, "Predict",
+                                                      time.perf_counter() - start)
+                response = inference.predict_response(servable, name, signature,
+                                                      keys, outputs)
+                model = self.registry.model(spec.name)
+            self._log(model, "predict_log", request, response)
+            return response
 
     def classify(self, request, entrypoint="GRPC"):
         _require_spec(request)

@@ -1,8 +1,9 @@
 """gRPC conformance: TF Serving's tensorflow_model_server_test cases and the
 error table, re-expressed with the official stubs against half_plus_two.
 
-Runs against the embedded server and, when one is installed, against the real
-tensorflow_model_server with the same flags."""
+Runs against the embedded server (threaded, and with batching on its asyncio
+front end) and, when one is installed, against the real tensorflow_model_server
+with the same flags."""
 
 import grpc
 import pytest
@@ -21,10 +22,15 @@ from tensorflow_serving.apis import (
 from serving_test_helpers import RPC_TIMEOUT, make_base_path
 
 
-@pytest.fixture(scope="module", params=["embedded", "binary"])
+@pytest.fixture(scope="module", params=["embedded", "embedded-batching", "binary"])
 def endpoint(request, start_server, model_store, tmp_path_factory):
     base = make_base_path(tmp_path_factory.mktemp("grpc"), "default",
                           model_store["half_plus_two"])
+    if request.param == "embedded-batching":
+        # Batching switches the embedded server to its grpc.aio front end,
+        # which must answer every case exactly like the threaded one.
+        return start_server("embedded", model_name="default", model_base_path=base,
+                            enable_batching=True)
     return start_server(request.param, model_name="default", model_base_path=base)
 
 

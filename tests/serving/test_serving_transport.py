@@ -47,7 +47,13 @@ def self_signed_cert():
     return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def test_tls_from_ssl_config_file(start_server, model_store, tmp_path):
+# Batching puts gRPC on the asyncio front end; both must bind the same ports.
+FRONT_ENDS = pytest.mark.parametrize("enable_batching", [False, True],
+                                     ids=["threaded", "asyncio"])
+
+
+@FRONT_ENDS
+def test_tls_from_ssl_config_file(start_server, model_store, tmp_path, enable_batching):
     pytest.importorskip("cryptography", reason="needs cryptography to make a cert")
     key, cert = self_signed_cert()
     config = tmp_path / "ssl.config"
@@ -55,7 +61,8 @@ def test_tls_from_ssl_config_file(start_server, model_store, tmp_path):
                       "client_verify: false\n".replace("'", '"'))
     base = make_base_path(tmp_path, "default", model_store["half_plus_two"])
     endpoint = start_server(model_name="default", model_base_path=base,
-                            ssl_config_file=str(config), rest_api_port=0)
+                            ssl_config_file=str(config), rest_api_port=0,
+                            enable_batching=enable_batching)
     credentials = grpc.ssl_channel_credentials(root_certificates=cert.encode())
     with grpc.secure_channel(endpoint.grpc_target, credentials) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -67,11 +74,13 @@ def test_tls_from_ssl_config_file(start_server, model_store, tmp_path):
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def test_unix_socket(start_server, model_store, tmp_path):
+@FRONT_ENDS
+def test_unix_socket(start_server, model_store, tmp_path, enable_batching):
     socket_path = str(tmp_path / "serving.sock")
     base = make_base_path(tmp_path, "default", model_store["half_plus_two"])
     start_server(model_name="default", model_base_path=base,
-                 grpc_socket_path=socket_path, rest_api_port=0)
+                 grpc_socket_path=socket_path, rest_api_port=0,
+                 enable_batching=enable_batching)
     assert os.path.exists(socket_path)
     with grpc.insecure_channel(f"unix:{socket_path}") as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -94,12 +103,15 @@ def test_rest_timeout_is_504(start_server, model_store, tmp_path):
     assert "timed out" in body["error"]
 
 
-def test_metrics_count_both_entrypoints(start_server, model_store, tmp_path):
+@FRONT_ENDS
+def test_metrics_count_both_entrypoints(start_server, model_store, tmp_path,
+                                        enable_batching):
     monitoring = tmp_path / "monitoring.config"
     monitoring.write_text("prometheus_config { enable: true }")
     base = make_base_path(tmp_path, "default", model_store["half_plus_two"])
     endpoint = start_server(model_name="default", model_base_path=base,
-                            monitoring_config_file=str(monitoring))
+                            monitoring_config_file=str(monitoring),
+                            enable_batching=enable_batching)
     stub = prediction_service_pb2_grpc.PredictionServiceStub(endpoint.channel)
     stub.Predict(predict_request(), RPC_TIMEOUT)
     with pytest.raises(grpc.RpcError):
