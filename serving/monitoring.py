@@ -1,6 +1,7 @@
 """Request and load metrics under TF Serving's metric names, rendered in the
 Prometheus text exposition format."""
 
+import bisect
 import threading
 
 # TF Serving reports latencies in microseconds on exponential buckets.
@@ -23,10 +24,9 @@ class _Histogram:
     def observe(self, value):
         self.total += 1
         self.sum += value
-        for index, bound in enumerate(_BUCKETS):
-            if value <= bound:
-                self.counts[index] += 1
-                break
+        index = bisect.bisect_left(_BUCKETS, value)  # first bound >= value
+        if index < len(_BUCKETS):
+            self.counts[index] += 1
 
 
 def _labels(names, values, extra=""):
@@ -52,25 +52,32 @@ class Metrics:
             RUNTIME_LATENCY: ("model_name", "API", "runtime"),
         }
 
+    # Callers hold self._lock; these run on every request, so one lock
+    # round and no throwaway objects per call.
     def _count(self, name, labels):
-        with self._lock:
-            series = self._counters[name]
-            series[labels] = series.get(labels, 0) + 1
+        series = self._counters[name]
+        series[labels] = series.get(labels, 0) + 1
 
     def _observe(self, name, labels, micros):
-        with self._lock:
-            series = self._histograms[name]
-            series.setdefault(labels, _Histogram()).observe(micros)
+        series = self._histograms[name]
+        histogram = series.get(labels)
+        if histogram is None:
+            histogram = series[labels] = _Histogram()
+        histogram.observe(micros)
 
     def observe_request(self, model_name, api, entrypoint, status, seconds):
-        self._count(REQUEST_COUNT, (model_name, status))
-        self._observe(REQUEST_LATENCY, (model_name, api, entrypoint), seconds * 1e6)
+        with self._lock:
+            self._count(REQUEST_COUNT, (model_name, status))
+            self._observe(REQUEST_LATENCY, (model_name, api, entrypoint), seconds * 1e6)
 
     def observe_runtime(self, model_name, api, seconds):
-        self._observe(RUNTIME_LATENCY, (model_name, api, "TF2"), seconds * 1e6)
+        with self._lock:
+            self._observe(RUNTIME_LATENCY, (model_name, api, "TF2"), seconds * 1e6)
 
     def observe_load(self, path, error):
-        self._count(LOAD_ATTEMPT_COUNT, (path, "success" if error is None else "fail"))
+        with self._lock:
+            self._count(LOAD_ATTEMPT_COUNT,
+                        (path, "success" if error is None else "fail"))
 
     def prometheus_text(self):
         lines = []
