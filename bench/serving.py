@@ -18,15 +18,25 @@ Where the server runs (--server):
 --target HOST:GRPC_PORT:REST_PORT benchmarks an already running server (e.g.
 the real binary) instead; its batching setting is whatever it was started with.
 
+gRPC clients are coroutines on one event loop, each with its own channel and one
+call in flight (bench/grpc_load.py; --grpc-load threads for one thread per
+client, as in the earlier recorded runs); REST clients are threads. The
+"ceiling" rows run the same gRPC load against bench/canned_grpc.py, which
+answers with a canned copy of the server's response: the most this load
+generator and Python gRPC reach on this machine with no server work at all.
+
     .venv/bin/python bench/serving.py --model_base_path work/bench/sentiment/serving/sentiment
         --model_name sentiment [--seconds 5] [--clients 1,8,32] [--server process|thread]
         [--batching_parameters_file serving/deploy/batching_parameters.txt]
         [--example-feature text] [--out work/bench/serving.json]
+        [--modes off,on] [--protocols grpc,rest] [--grpc-load asyncio|threads]
+        [--no-hot-swap] [--no-ceiling]
 Without --model_base_path a tiny text model is built (tests/serving fixtures).
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import os
@@ -124,11 +134,12 @@ def hammer(factory, clients: int, seconds: float, events=None) -> tuple:
     return samples, errors[0]
 
 
-def measure(factory, clients, seconds, warmup, mode, protocol, texts_per_call):
+def measure(load, clients, seconds, warmup, mode, protocol, texts_per_call):
+    """load(clients, seconds) -> (samples, errors): a hammer bound to its callers."""
     started = time.strftime("%H:%M:%S")
     if warmup > 0:
-        hammer(factory, clients, warmup)  # connections, caches, TF kernels; discarded
-    samples, errors = hammer(factory, clients, seconds)
+        load(clients, warmup)  # connections, caches, TF kernels; discarded
+    samples, errors = load(clients, seconds)
     row = summarize(mode, protocol, clients, [s[1] for s in samples], errors, seconds,
                     texts_per_call)
     row["started"] = started  # wall clock, to match rows against other jobs on the box
@@ -181,20 +192,9 @@ class Callers:
         self.rows = len(texts)
         self.rest_new_connection = rest_new_connection
 
-    def grpc(self):
-        """One channel (own HTTP/2 connection) per client."""
-        import grpc
-        from tensorflow_serving.apis import prediction_service_pb2_grpc
-
-        channel = grpc.insecure_channel(self.grpc_target,
-                                        options=[("grpc.use_local_subchannel_pool", 1)])
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        request = self.request
-
-        def call():
-            stub.Predict(request, timeout=10)
-
-        return call, channel.close
+    def grpc_load(self, kind):
+        """A load(clients, seconds, events) for measure() and hot_swap()."""
+        return grpc_load_for(kind, self.grpc_target, self.request)
 
     def rest(self):
         """One keep-alive HTTP/1.1 connection per client (like requests.Session);
@@ -258,7 +258,28 @@ class Callers:
         conn.close()
         if answer.status != 200 or "outputs" not in data:
             raise SystemExit(f"REST predict failed: {answer.status} {data}")
+        self.response = response
         return sorted(outputs)
+
+
+def grpc_load_for(kind, target, request):
+    """Predict load on `target`: asyncio clients (bench/grpc_load.py) or one
+    thread per client, each client with its own channel (HTTP/2 connection)."""
+    if kind == "asyncio":
+        from bench import grpc_load
+
+        return functools.partial(grpc_load.hammer, target, request)
+
+    def factory():
+        import grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+        channel = grpc.insecure_channel(target,
+                                        options=[("grpc.use_local_subchannel_pool", 1)])
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        return (lambda: stub.Predict(request, timeout=10)), channel.close
+
+    return functools.partial(hammer, factory)
 
 
 class ThreadServer:
@@ -375,10 +396,11 @@ def floors(version_dir: Path, args, texts, batch_size, batch_threads) -> list:
             return (lambda: servable.run("serving_default", {key: array}, None)), (lambda: None)
         return factory
 
-    rows = [measure(caller(single), 1, args.seconds, args.warmup, "in-process floor",
-                    "direct", len(texts))]
+    rows = [measure(functools.partial(hammer, caller(single)), 1, args.seconds,
+                    args.warmup, "in-process floor", "direct", len(texts))]
     for threads in sorted({1, batch_threads}):
-        rows.append(measure(caller(batched), threads, args.seconds, args.warmup,
+        rows.append(measure(functools.partial(hammer, caller(batched)), threads,
+                            args.seconds, args.warmup,
                             f"in-process batched floor ({batch_size} texts/call)",
                             "direct", batch_size))
     return rows
@@ -388,18 +410,48 @@ def run_suite(server, mode, args, texts, batching: bool) -> list:
     callers = Callers(server.grpc_target, server.rest_url, args.model_name,
                       args.example_feature, texts, args.rest_connection == "new")
     print(f"# {mode}: outputs {callers.check()}", flush=True)
+    loads = {"grpc": callers.grpc_load(args.grpc_load),
+             "rest": functools.partial(hammer, callers.rest)}
     rows = []
     for clients in args.clients:
-        for protocol, factory in (("grpc", callers.grpc), ("rest", callers.rest)):
+        for protocol in args.protocols:
             before = server.batches_run()
-            row = measure(factory, clients, args.seconds, args.warmup, mode, protocol,
-                          len(texts))
+            row = measure(loads[protocol], clients, args.seconds, args.warmup, mode,
+                          protocol, len(texts))
             after = server.batches_run()
             if batching and before is not None:
                 # Counted over warmup + measurement; shows the protocol really batches.
                 row["batches_run"] = after - before
             rows.append(row)
+    # What the ceiling's canned server is asked and answers.
+    server.request, server.response = callers.request, callers.response
     return rows
+
+
+def ceiling(request, response, args, texts, workdir: Path) -> list:
+    """The gRPC load against bench/canned_grpc.py answering `response`."""
+    path = workdir / "canned_response.pb"
+    path.write_bytes(response.SerializeToString())
+    port = free_port()
+    log_path = workdir / "canned.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "canned_grpc.py"),
+                                 f"--port={port}", f"--response={path}"],
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    try:
+        deadline = time.monotonic() + 120
+        while "CANNED-SERVER-LISTENING" not in log_path.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("canned server did not start:\n" + log_path.read_text())
+            time.sleep(0.2)
+        load = grpc_load_for(args.grpc_load, f"127.0.0.1:{port}", request)
+        return [measure(load, clients, args.seconds, args.warmup,
+                        "ceiling: canned response, no server work", "grpc", len(texts))
+                for clients in args.clients]
+    finally:
+        proc.terminate()
+        proc.wait(30)
 
 
 def hot_swap(server, base, args, texts) -> dict:
@@ -417,7 +469,9 @@ def hot_swap(server, base, args, texts) -> dict:
         staging.rename(Path(base) / str(int(latest_version_dir(base).name) + 1))
 
     started = time.strftime("%H:%M:%S")
-    samples, errors = hammer(callers.grpc, 4, total, events=[(total / 3, push)])
+    callers.check()
+    samples, errors = callers.grpc_load(args.grpc_load)(4, total,
+                                                        events=[(total / 3, push)])
     window = min(3.0, total * 2 / 3)
     before = [lat for start, lat in samples if start < pushed["at"]]
     during = [lat for start, lat in samples if pushed["at"] <= start < pushed["at"] + window]
@@ -467,6 +521,15 @@ def target_checks(rows, clients_list) -> list:
                             f"{best['texts_per_call']} texts/call) = {ratio:.0%}",
                 "pass": ratio >= 0.7,
                 "informational": protocol != "grpc"})
+    ceiling_row = find(rows, "ceiling", "grpc", top)
+    if batched_floors and ceiling_row:
+        ratio = ceiling_row["texts_per_s"] / best["texts_per_s"]
+        checks.append({
+            "target": f"canned-response gRPC at {top} clients (no server work) vs the "
+                      "in-process batched rate",
+            "measured": f"{ceiling_row['texts_per_s']:.0f} vs {best['texts_per_s']:.0f} "
+                        f"texts/s = {ratio:.0%}",
+            "pass": ratio >= 0.7, "informational": True})
     pairs, ok = [], True
     for mode in ("batching off", "batching on"):
         for clients in clients_list:
@@ -521,10 +584,21 @@ def main() -> None:
                         help="REST clients keep one HTTP/1.1 connection open, or open "
                              "a new one per request")
     parser.add_argument("--no-hot-swap", dest="hot_swap", action="store_false")
+    parser.add_argument("--no-ceiling", dest="ceiling", action="store_false",
+                        help="skip the canned-response gRPC rows")
+    parser.add_argument("--modes", default="off,on",
+                        help="server runs: batching off and/or on")
+    parser.add_argument("--protocols", default="grpc,rest")
+    parser.add_argument("--grpc-load", dest="grpc_load", choices=("asyncio", "threads"),
+                        default="asyncio",
+                        help="gRPC clients as coroutines on one event loop, or one "
+                             "thread each")
     parser.add_argument("--target", help="HOST:GRPC_PORT:REST_PORT of a running server")
     parser.add_argument("--out", default=str(ROOT / "work" / "bench" / "serving.json"))
     args = parser.parse_args()
     args.clients = [int(c) for c in args.clients.split(",")]
+    args.modes = args.modes.split(",")
+    args.protocols = args.protocols.split(",")
     texts = [TEXTS[i % len(TEXTS)] for i in range(args.texts_per_request)]
     batching = read_batching(args.batching_parameters_file)
     batch_threads = max(1, min(batching["num_batch_threads"], os.cpu_count() or 1))
@@ -562,18 +636,18 @@ def main() -> None:
                     return ThreadServer(base, args.model_name, batching_file)
                 return ProcessServer(base, args.model_name, batching_file, workdir)
 
-            server = start(None)
-            try:
-                rows += run_suite(server, "batching off", args, texts, batching=False)
-                if args.hot_swap:
-                    rows.append(hot_swap(server, base, args, texts))
-            finally:
-                server.stop()
-            server = start(args.batching_parameters_file)
-            try:
-                rows += run_suite(server, "batching on", args, texts, batching=True)
-            finally:
-                server.stop()
+            server = None
+            for mode in args.modes:
+                server = start(args.batching_parameters_file if mode == "on" else None)
+                try:
+                    rows += run_suite(server, f"batching {mode}", args, texts,
+                                      batching=mode == "on")
+                    if mode == "off" and args.hot_swap:
+                        rows.append(hot_swap(server, base, args, texts))
+                finally:
+                    server.stop()
+            if args.ceiling and server is not None and "grpc" in args.protocols:
+                rows += ceiling(server.request, server.response, args, texts, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -591,11 +665,11 @@ def main() -> None:
             "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
             # REST predict goes through ServingCore.predict like gRPC, so the
             # batcher sees both front ends' requests (serving/rest_api.py).
-            "rest_batched": True}
+            "rest_batched": True, "grpc_load": args.grpc_load}
     print()
     print(f"server: {meta['server']}; {meta['cpu_count']} cores, {meta['gpus']} GPUs, "
           f"TF {meta['tensorflow']}; {len(texts)} texts/request; REST connection "
-          f"{args.rest_connection}; batching "
+          f"{args.rest_connection}; gRPC load {args.grpc_load}; batching "
           f"max_batch_size={batching['max_batch_size']} "
           f"batch_timeout_micros={batching['batch_timeout_micros']} "
           f"num_batch_threads={batching['num_batch_threads']}; load average before "
