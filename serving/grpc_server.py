@@ -59,8 +59,8 @@ def _bind(server, options):
 
 class ThreadedGrpcServer:
     def __init__(self, core, options):
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=_workers(options)),
-                                   options=_channel_args(options))
+        pool = futures.ThreadPoolExecutor(max_workers=_workers(options))
+        self._server = grpc.server(pool, options=_channel_args(options))
         add_services(self._server, core)
         self.port = _bind(self._server, options)
         self._server.start()
