@@ -68,16 +68,15 @@ def existing_spans(data_root: Location) -> List[int]:
 
 
 def _read_manifest(span_dir: Location) -> dict:
-    if is_remote(span_dir):
-        from tfx.dsl.io import fileio
-
-        path = span_dir / MANIFEST
-        if not fileio.exists(path):
-            return {}
-        with fileio.open(path, "rb") as manifest:
-            return json.loads(manifest.read())
     path = span_dir / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not is_remote(path):
+        return json.loads(path.read_text()) if path.is_file() else {}
+    from tfx.dsl.io import fileio
+
+    if not fileio.exists(path):
+        return {}
+    with fileio.open(path, "rb") as manifest:
+        return json.loads(manifest.read())
 
 
 def _publish_span(data_root: Location, span: int, files: Dict[str, bytes]) -> Location:
