@@ -1,6 +1,6 @@
 """Orchestration benchmark, on one sample of the default corpus, one process at a time (2 cores):
 
-1. DAG parse time: `airflow dags report` on runners/ (Airflow's own measure of the file's import), repeated.
+1. DAG parse time: `airflow dags report` on runners/airflow/ (Airflow's own measure of the file's import), repeated.
 2. The same pipeline under `airflow dags test` and under LocalDagRunner, each on a fresh workspace holding the
    same span: wall seconds of the command, and the sum of task (component) seconds.
 3. Continuous training latency: with the project's model server polling the LocalDagRunner workspace's push
@@ -73,7 +73,7 @@ def parse_times(env: dict, repeats: int) -> dict:
     for repeat in range(repeats):
         result = timed([airflow, "dags", "report", "--output", "json"], env)
         report = json.loads(result["output"][result["output"].index("["):])
-        row = next(r for r in report if r["file"].endswith("airflow_dag.py"))
+        row = next(r for r in report if r["file"].endswith("pipeline_dag.py"))
         # The fresh AIRFLOW_HOME has no cached pipeline shape: the first parse computes it (imports TFX).
         runs.append({"parse_seconds": round(duration(row["duration"]), 2), "command_seconds": result["seconds"],
                      "tasks": int(row["task_num"]), "shape": "computed" if repeat == 0 else "cached"})
@@ -86,7 +86,7 @@ def airflow_component_seconds(config_path: Path) -> dict:
     """Seconds per component under Airflow, from ML Metadata: TFX's legacy launcher registers an execution
     before its executor runs and publishes it after (`airflow dags test` leaves task durations empty)."""
     from tfx_pipeline.config import load_config
-    from tfx_pipeline.run_report import open_store
+    from tfx_pipeline.metadata.store import open_store
 
     store = open_store(load_config(config_path).metadata_path)
     return {e.properties["component_id"].string_value:
@@ -110,7 +110,7 @@ def local_run(config_path: Path) -> dict:
     result = timed([sys.executable, "-c", code])
     from tfx_pipeline.config import load_config
     from tfx_pipeline.pipeline import create_pipeline
-    from tfx_pipeline.run_report import build_report
+    from tfx_pipeline.metadata.run_report import build_report
 
     config = load_config(config_path)
     report = build_report(config, [c.id for c in create_pipeline(config).components])
@@ -122,7 +122,7 @@ def local_run(config_path: Path) -> dict:
 
 def new_span_source(config_path: Path, sample: int, folder: Path) -> Path:
     """The next `sample` rows of the corpus in ingestion's sample order: data the first span did not hold."""
-    from tfx_pipeline.cleaning import clean_rows
+    from tfx_pipeline.data.cleaning import clean_rows
     from tfx_pipeline.config import load_config
 
     config = load_config(config_path)
@@ -211,9 +211,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    from tfx_pipeline import airflow_local
+    from runners.airflow import daemons
     from tfx_pipeline.config import load_config
-    from tfx_pipeline.ingest import ingest
+    from tfx_pipeline.data.ingest import ingest
 
     workdir = args.workdir.resolve()
     shutil.rmtree(workdir, ignore_errors=True)
@@ -221,8 +221,8 @@ def main() -> None:
     for path in (local_config, airflow_config):
         ingest(load_config(path), sample=args.sample)
     home = workdir / "airflow" / "home"
-    airflow_local.prepare_home(home, port=8080)
-    env = airflow_local.environment(home, airflow_config)
+    daemons.prepare_home(home, port=8080)
+    env = daemons.environment(home, airflow_config)
     timed([str(BIN / "airflow"), "db", "migrate"], env)
 
     results = {"sample": args.sample, "cpus": os.cpu_count()}

@@ -59,7 +59,7 @@ def bench_task(task: str, workdir: Path) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tfx_pipeline.config import load_config
     from tfx_pipeline.pipeline import create_pipeline
-    from tfx_pipeline.run_report import build_report
+    from tfx_pipeline.metadata.run_report import build_report
 
     import yaml
 

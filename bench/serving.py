@@ -148,9 +148,9 @@ def measure(load, clients, seconds, warmup, mode, protocol, texts_per_call):
 
 
 def payload(example_feature, texts):
-    from serving.client import _example_bytes
+    from serving.client import example_bytes
 
-    return [_example_bytes(example_feature, t) if example_feature else t.encode()
+    return [example_bytes(example_feature, t) if example_feature else t.encode()
             for t in texts]
 
 

@@ -60,14 +60,16 @@ def _server_option(field):
                         show_default=True, help=_HELP[field.name])
 
 
-def _with_server_options(function):
+def server_options(function):
+    """Adds every ServerOptions field as a TF Serving flag (--port=8500, --enable_batching=true, ...)."""
     for field in reversed(dataclasses.fields(ServerOptions)):
         function = _server_option(field)(function)
     return function
 
 
-def run_embedded(options, stop_event=None):
-    """Runs the embedded server until SIGINT/SIGTERM or stop_event is set."""
+def run_embedded(options, stop_event=None, console=None):
+    """Runs the embedded server until SIGINT/SIGTERM or stop_event is set; says where it listens on `console`
+    (stderr by default)."""
     from serving.server import ModelServer
 
     stop_event = stop_event or threading.Event()
@@ -77,7 +79,7 @@ def run_embedded(options, stop_event=None):
     server = ModelServer(options).start()
     click.echo(f"Serving gRPC on {options.host}:{server.grpc_port}"
                + (f", REST on {options.host}:{server.rest_port}" if server.rest_port
-                  else ""), err=True)
+                  else ""), file=console or sys.stderr)
     try:
         stop_event.wait()
     finally:
@@ -85,7 +87,7 @@ def run_embedded(options, stop_event=None):
 
 
 @click.command("serve")
-@_with_server_options
+@server_options
 @click.option("--embedded", is_flag=True,
               help="Use the Python server even if tensorflow_model_server is "
                    "installed.")
@@ -95,17 +97,22 @@ def serve(embedded, **flags):
     Execs tensorflow_model_server (from PATH or $TF_SERVING_BINARY) with the
     same flags when available, else runs the embedded Python server.
     """
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    start(ServerOptions(**flags), embedded)
+
+
+def start(options, embedded=False, console=None):
+    """Execs tensorflow_model_server with `options` when it is installed (unless `embedded`), else runs the
+    embedded server until a signal stops it."""
     from serving import launcher
     from serving.errors import ServingError
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    options = ServerOptions(**flags)
     binary = None if embedded else launcher.find_binary()
     if binary:
         launcher.exec_binary(binary, options)
     try:
-        run_embedded(options)
+        run_embedded(options, console=console)
     except ServingError as exc:
         raise click.ClickException(f"Failed to start server. Error: {exc}") from None
 
@@ -147,6 +154,10 @@ def main(argv=None):
     """`python -m serving [serve] ...` or `python -m serving predict ...`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "predict":
+        from serving.protos import load_protocol_only
+
+        # A process that only asks a server needs TensorFlow's protos, not its runtime (10 s).
+        load_protocol_only()
         return predict.main(argv[1:], prog_name="python -m serving predict")
     if argv and argv[0] == "serve":
         argv = argv[1:]

@@ -154,20 +154,34 @@ class PipelineConfig(_Strict):
     def source_path(self) -> Path:
         return resolve_source(self.data.source)
 
-    def with_overrides(self, *, sample: Optional[int] = None, pipeline_root: Optional[str | Path] = None,
+    def with_overrides(self, *, sample: Optional[int] = None, workdir: Optional[str | Path] = None,
+                       pipeline_root: Optional[str | Path] = None,
                        serving_root: Optional[str | Path] = None) -> "PipelineConfig":
-        """The run's effective config: a sample gets a workspace of its own so it never mixes with full data."""
+        """The run's effective config: the command line's roots, and a sample in a workspace of its own so that it
+        never mixes with the full data. A new workdir also moves the pipeline root when that was not set apart."""
+        paths = self.paths
+        if workdir is not None:
+            moved = {"workdir": _absolute(workdir)}
+            if paths.pipeline_root is not None and paths.pipeline_root == paths.workdir / "pipeline":
+                moved["pipeline_root"] = None
+            paths = paths.model_copy(update=moved)
         update = {}
         if sample is not None:
-            workdir = self.paths.workdir / "samples" / str(sample)
-            metadata = self.paths.metadata
-            update = {"workdir": workdir, "serving_root": workdir / "serving", "pipeline_root": None,
+            sample_dir = paths.workdir / "samples" / str(sample)
+            metadata = paths.metadata
+            update = {"workdir": sample_dir, "serving_root": sample_dir / "serving", "pipeline_root": None,
                       "metadata": metadata and metadata.parent / "samples" / str(sample) / metadata.name}
         for key, value in (("pipeline_root", pipeline_root), ("serving_root", serving_root)):
             if value is not None:
-                location = parse_location(str(value))
-                update[key] = location if is_remote(location) else location.resolve()
-        return self.model_copy(update={"paths": self.paths.model_copy(update=update)})
+                update[key] = _absolute(value)
+        return self.model_copy(update={"paths": paths.model_copy(update=update)})
+
+    @property
+    def logs_dir(self) -> Path:
+        """Per-run log files: in the workspace, or beside ML Metadata when the workspace is remote."""
+        if not is_remote(self.paths.workdir):
+            return self.paths.workdir / "logs"
+        return self.local_metadata_path("the run's log file").parent / "logs"
 
     @property
     def pipeline_root(self) -> Location:
@@ -190,6 +204,11 @@ class PipelineConfig(_Strict):
     def push_root(self) -> Location:
         """Where Pusher writes versions: TF Serving's <base_path>/<model_name>/<version> layout."""
         return self.paths.serving_root / self.serving.model_name
+
+
+def _absolute(value: str | Path) -> Location:
+    location = parse_location(str(value))
+    return location if is_remote(location) else location.resolve()
 
 
 def schema_label_domain(schema_file: Path) -> List[str]:

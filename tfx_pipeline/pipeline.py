@@ -14,30 +14,20 @@ from tfx_pipeline import features
 from tfx_pipeline.components import atomic_pusher, window_transform
 from tfx_pipeline.components.baseline_strategy import LatestBlessedOtherModelStrategy
 from tfx_pipeline.components.data_gate import DataGate
+from tfx_pipeline.components.ids import (BASELINE_RESOLVER, DATA_GATE, EVALUATOR, EXAMPLE_GEN, EXAMPLE_VALIDATOR,
+                                         PUSHER, SCHEMA_IMPORTER, SPAN_WINDOW_RESOLVER, STATISTICS_GEN, TRAINER,
+                                         TRANSFORM)
+from tfx_pipeline.components.span_window import EXAMPLES, ValidatedSpanWindowStrategy
 from tfx_pipeline.config import PipelineConfig
-from tfx_pipeline.evaluation import eval_config
-from tfx_pipeline.ingest import span_input_patterns
-from tfx_pipeline.span_window import EXAMPLES, ValidatedSpanWindowStrategy
-
-# Component ids, in dependency order: the names users see in MLMD, Airflow and Kubeflow.
-EXAMPLE_GEN = "csv_example_gen"
-STATISTICS_GEN = "statistics_gen"
-SCHEMA_IMPORTER = "curated_schema_importer"
-EXAMPLE_VALIDATOR = "example_validator"
-DATA_GATE = "data_gate"
-SPAN_WINDOW_RESOLVER = "span_window_resolver"  # only with data.span_window > 1
-TRANSFORM = "transform"
-TRAINER = "trainer"
-BASELINE_RESOLVER = "latest_blessed_model_resolver"
-EVALUATOR = "evaluator"
-PUSHER = "pusher"
+from tfx_pipeline.data.spans import span_input_patterns
+from tfx_pipeline.evaluation.eval_config import eval_config
 
 # Real texts replayed by the model server before a new version takes traffic.
 WARMUP_REQUESTS = 5
 
 
 def example_gen_component(config: PipelineConfig) -> tfx.components.CsvExampleGen:
-    # Ingestion writes each split to its own folder (see tfx_pipeline/ingest.py); with {SPAN} in the
+    # Ingestion writes each split to its own folder (see tfx_pipeline/data/spans.py); with {SPAN} in the
     # patterns, ExampleGen reads the latest span.
     input_config = tfx.proto.Input(splits=[tfx.proto.Input.Split(name=name, pattern=pattern)
                                            for name, pattern in span_input_patterns().items()])

@@ -9,6 +9,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from tfx_pipeline import features
+from trainer.callbacks import ProgressLog
 from trainer.export import export_model
 from trainer.model import build_model
 from trainer.preprocessing import vocabulary_size
@@ -50,5 +51,6 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(hp["patience"]),
                                              restore_best_weights=True),
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
+            ProgressLog(int(hp["epochs"])),
         ])
     export_model(model, tf_transform_output, labels, fn_args.serving_model_dir)

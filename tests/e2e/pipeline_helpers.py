@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 from click.testing import CliRunner, Result
 
 from tfx_pipeline.cli import mlops
 from tfx_pipeline.config import PipelineConfig, load_config
 from tfx_pipeline.pipeline import create_pipeline
-from tfx_pipeline.run_report import RunReport, build_report
+from tfx_pipeline.metadata.run_report import RunReport, build_report
 
 # Thresholds a small sample clears; the point of these runs is the machinery.
 SAMPLE_THRESHOLDS = {"accuracy": {"lower_bound": 0.30, "max_drop": 0.05},
@@ -23,6 +26,14 @@ def run_cli(*args: str) -> Result:
     return CliRunner().invoke(mlops, list(args), catch_exceptions=False)
 
 
+def run_mlops_process(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`mlops ARGS` in a process of its own, as a person runs it: real stdout and stderr, which TensorFlow's C++
+    runtime writes to directly, and no TF_CPP_MIN_LOG_LEVEL from the test session."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run([str(Path(sys.executable).parent / "mlops"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
 def effective_config(config_path: Path, sample: int) -> PipelineConfig:
     return load_config(config_path).with_overrides(sample=sample)
 
@@ -33,6 +44,15 @@ def report(config: PipelineConfig) -> RunReport:
 
 def states(run: RunReport) -> Dict[str, str]:
     return {c.component_id: c.state for c in run.components}
+
+
+def predict_in_process(version_dir: Path, texts: List[str]) -> List[Tuple[str, Dict[str, float]]]:
+    """(label, {class: score}) per text from a pushed version, through serving's in-process client."""
+    from serving.client import LocalClient
+
+    with LocalClient(str(version_dir.parent), version_dir.parent.name) as client:
+        results = client.classify_text(texts, version_dir.parent.name, version=int(version_dir.name))
+    return [(r.label, r.scores) for r in results]
 
 
 def tree_digest(root: Path) -> Dict[str, str]:

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS, effective_config, report, run_cli, states, version_dirs
-from tfx_pipeline.in_process_predict import predict
+from pipeline_helpers import (FAST_TRAINER, SAMPLE_THRESHOLDS, effective_config, predict_in_process, report,
+                              run_cli, states, version_dirs)
 
 SAMPLE = 1500
 LABELS = {"sadness", "joy", "love", "anger", "fear", "surprise"}
@@ -27,7 +27,7 @@ def test_emotion_config_runs_end_to_end_and_pushes(tmp_path):
     assert run.blessed is True
     versions = version_dirs(config.push_root)
     assert len(versions) == 1 and config.push_root.name == "emotion"
-    results = predict(versions[0], ["i feel so happy and grateful today", "i am terrified of the dark"])
+    results = predict_in_process(versions[0], ["i feel so happy and grateful today", "i am terrified of the dark"])
     assert {label for label, _ in results} <= LABELS
     assert all(set(scores) == LABELS for _, scores in results)
 
@@ -38,7 +38,7 @@ def test_no_threshold_refuses_to_bless_and_says_why(tmp_path):
     config_path = write_config(tmp_path / "emotion.yaml", "emotion", trainer=FAST_TRAINER,
                                evaluation={"thresholds": {}})
     result = run_cli("run", "--config", str(config_path), "--sample", "300")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 3, result.output  # not blessed, nothing pushed
     config = effective_config(config_path, 300)
     run = report(config)
     assert run.blessed is False and "pusher" not in states(run)

@@ -32,7 +32,7 @@ def sample_airflow_config(folder: Path, sample: int) -> Path:
     shipped retry delay a failing task would hold a run for minutes."""
     from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS
     from tfx_pipeline.config import load_config
-    from tfx_pipeline.ingest import ingest
+    from tfx_pipeline.data.ingest import ingest
 
     config_path = write_config(folder / "config.yaml", "sentiment", trainer=FAST_TRAINER,
                                evaluation={"thresholds": SAMPLE_THRESHOLDS}, airflow={"retries": 0})
@@ -42,22 +42,22 @@ def sample_airflow_config(folder: Path, sample: int) -> Path:
 
 def airflow_env(home: Path, config_path: Path) -> Dict[str, str]:
     """The environment of an Airflow CLI process of this project, with a home of its own."""
-    from tfx_pipeline import airflow_local
+    from runners.airflow import daemons
 
-    airflow_local.prepare_home(home, port=8080)
-    return airflow_local.environment(home, config_path)
+    daemons.prepare_home(home, port=8080)
+    return daemons.environment(home, config_path)
 
 
 def airflow(env: Dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    from tfx_pipeline import airflow_local
+    from runners.airflow import daemons
 
-    return subprocess.run([airflow_local.airflow_bin(), *args], env=env, capture_output=True, text=True,
+    return subprocess.run([daemons.airflow_bin(), *args], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=env["AIRFLOW_HOME"])
 
 
 def corpus_rows() -> List[Tuple[str, str]]:
     """(text, label) of the default corpus, cleaned as ingestion cleans it, in a fixed pseudo-random order."""
-    from tfx_pipeline.cleaning import clean_rows
+    from tfx_pipeline.data.cleaning import clean_rows
     from tfx_pipeline.config import DEFAULT_CONFIG, load_config
 
     config = load_config(DEFAULT_CONFIG)

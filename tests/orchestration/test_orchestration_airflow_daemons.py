@@ -64,7 +64,7 @@ def api_status(opener, url: str) -> int:
 
 
 def wait_for_run(home, dag_id: str, timeout: float) -> str:
-    from tfx_pipeline.airflow_local import running_pid
+    from runners.airflow.daemons import running_pid
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""End to end under Airflow: `airflow dags test` of runners/airflow_dag.py on a sample, in an AIRFLOW_HOME and a
+"""End to end under Airflow: `airflow dags test` of runners/airflow/pipeline_dag.py on a sample, in an AIRFLOW_HOME and a
 workspace of the test's own. Airflow's task states come from its database; what TFX did, from ML Metadata."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from orchestration_helpers import airflow, airflow_env, sample_airflow_config
 from pipeline_helpers import run_cli, version_dirs
 from tfx_pipeline.config import load_config
 from tfx_pipeline.pipeline import create_pipeline
-from tfx_pipeline.run_report import open_store
+from tfx_pipeline.metadata.store import open_store
 
 pytestmark = pytest.mark.e2e
 

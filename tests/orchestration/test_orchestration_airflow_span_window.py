@@ -15,9 +15,9 @@ from orchestration_helpers import (ROOT, airflow, airflow_env, corpus_rows, with
                                    write_source)
 from pipeline_helpers import FAST_TRAINER, run_cli, version_dirs
 from tfx_pipeline.config import load_config
-from tfx_pipeline.ingest import ingest
+from tfx_pipeline.data.ingest import ingest
 from tfx_pipeline.pipeline import create_pipeline
-from tfx_pipeline.run_report import open_store
+from tfx_pipeline.metadata.store import open_store
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +55,7 @@ def windowed(tmp_path_factory):
     assert migrated.returncode == 0, migrated.stderr[-3000:]
 
     assert ingest(config, source=write_source(folder / "span1.csv", with_splits(rows[:SPAN_ROWS]))).created
-    first = subprocess.run([sys.executable, "-c", VALIDATE_ONLY.format(folder=str(ROOT / "runners"),
+    first = subprocess.run([sys.executable, "-c", VALIDATE_ONLY.format(folder=str(ROOT / "runners" / "airflow"),
                                                                         dag_id=config.pipeline_name)],
                            env=env, capture_output=True, text=True, timeout=900, cwd=env["AIRFLOW_HOME"])
     first_run = _latest_run_tasks(folder / "airflow" / "airflow.db", config.pipeline_name)

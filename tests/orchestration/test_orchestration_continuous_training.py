@@ -169,7 +169,7 @@ def test_span_4_with_scrambled_training_labels_is_not_blessed_and_version_2_stay
 def _transform_input_spans(config):
     from ml_metadata.proto import metadata_store_pb2
 
-    from tfx_pipeline.run_report import open_store
+    from tfx_pipeline.metadata.store import open_store
 
     store = open_store(config.metadata_path)
     transform = max(store.get_executions_by_type("tfx.components.transform.component.Transform"), key=lambda e: e.id)

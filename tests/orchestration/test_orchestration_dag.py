@@ -1,4 +1,4 @@
-"""The Airflow DAG as Airflow's own DagBag loads it from runners/, in a process with an AIRFLOW_HOME of its own."""
+"""The Airflow DAG as Airflow's own DagBag loads it from runners/airflow/, in a process with an AIRFLOW_HOME of its own."""
 from __future__ import annotations
 
 import datetime
@@ -39,7 +39,7 @@ print("DAGBAG" + json.dumps({{"errors": {{k: str(v) for k, v in bag.import_error
 
 
 def load_dagbag(env) -> tuple:
-    result = subprocess.run([sys.executable, "-c", DAGBAG_PROBE.format(folder=str(ROOT / "runners"))], env=env,
+    result = subprocess.run([sys.executable, "-c", DAGBAG_PROBE.format(folder=str(ROOT / "runners" / "airflow"))], env=env,
                             capture_output=True, text=True, timeout=600)
     line = next((l for l in result.stdout.splitlines() if l.startswith("DAGBAG")), None)
     assert line is not None, result.stderr[-3000:]
@@ -60,8 +60,8 @@ def parsed(tmp_path_factory):
 def test_the_dags_folder_imports_without_errors_and_holds_only_the_pipeline(parsed):
     bag, config = parsed["bag"], parsed["config"]
     assert bag["errors"] == {}
-    # runners/.airflowignore keeps the other runners out of Airflow's parse.
-    assert [f.rsplit("/", 1)[-1] for f in bag["files"]] == ["airflow_dag.py"]
+    # runners/airflow/.airflowignore keeps the DAG's helper modules out of Airflow's parse.
+    assert [f.rsplit("/", 1)[-1] for f in bag["files"]] == ["pipeline_dag.py"]
     assert list(bag["dags"]) == [config.pipeline_name]
 
 
@@ -106,7 +106,7 @@ def test_a_parse_with_the_shape_cached_imports_neither_tensorflow_nor_tfx(parsed
 
 
 def test_the_cached_shape_follows_a_config_change(parsed, tmp_path):
-    from tfx_pipeline.airflow_lazy_dag import cached_shape
+    from runners.airflow.lazy_dag import cached_shape
 
     config_path = write_config(tmp_path / "config.yaml", "sentiment", data={"span_window": 2})
     config = load_config(config_path)
@@ -121,7 +121,7 @@ def test_the_cached_shape_follows_a_config_change(parsed, tmp_path):
 
 
 def test_a_task_whose_component_left_the_pipeline_fails_with_a_clear_error(parsed):
-    from tfx_pipeline.airflow_lazy_dag import StaleDagError, launch_component
+    from runners.airflow.lazy_dag import StaleDagError, launch_component
 
     with pytest.raises(StaleDagError, match="no component 'span_window_resolver'.*changed since Airflow parsed"):
         launch_component("span_window_resolver", str(parsed["config_path"]))
@@ -132,7 +132,7 @@ def test_a_task_whose_component_left_the_pipeline_fails_with_a_clear_error(parse
 RUNNER_PROBE = """
 import json, sys, tempfile
 from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner, AirflowPipelineConfig
-from tfx_pipeline.airflow_lazy_dag import build_dag, dag_settings, launcher_arguments
+from runners.airflow.lazy_dag import build_dag, dag_settings, launcher_arguments
 from tfx_pipeline.config import load_config
 from tfx_pipeline.pipeline import create_pipeline
 

@@ -1,7 +1,7 @@
 """Code tests for the cleaning of raw CSV bytes."""
 import pytest
 
-from tfx_pipeline.cleaning import clean_rows, decode, repair_mojibake
+from tfx_pipeline.data.cleaning import clean_rows, decode, repair_mojibake
 
 
 def _csv(*rows: str) -> bytes:

@@ -5,7 +5,8 @@ import pytest
 
 from tfx_pipeline import features
 from tfx_pipeline.config import load_config
-from tfx_pipeline.ingest import existing_spans, hash_split, ingest
+from tfx_pipeline.data.ingest import hash_split, ingest
+from tfx_pipeline.data.spans import existing_spans
 
 
 def _read(path):

@@ -11,7 +11,8 @@ import pytest
 
 from tfx_pipeline import features, locations
 from tfx_pipeline.config import ConfigError, load_config
-from tfx_pipeline.ingest import existing_spans, ingest
+from tfx_pipeline.data.ingest import ingest
+from tfx_pipeline.data.spans import existing_spans
 from tfx_pipeline.locations import RemoteUri, parse_location
 
 
@@ -94,7 +95,7 @@ def test_create_pipeline_points_every_component_at_the_remote_roots(config_file)
 
 def test_local_only_commands_refuse_a_remote_root(config_file):
     from runners import local_runner
-    from tfx_pipeline.schema_proposal import propose_schema
+    from tfx_pipeline.data.schema_proposal import propose_schema
 
     config = load_config(config_file(paths={"workdir": "gs://b/s", "serving_root": "gs://b/serving"}))
     with pytest.raises(ConfigError, match="LocalDagRunner keeps ML Metadata in a local SQLite file"):

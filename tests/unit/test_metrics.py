@@ -2,7 +2,7 @@
 import numpy as np
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from tfx_pipeline.metrics import PRECISION, RECALL, scores_from_matrix
+from tfx_pipeline.evaluation.metrics import PRECISION, RECALL, scores_from_matrix
 
 
 def test_scores_match_scikit_learn_including_a_class_never_predicted():

@@ -6,7 +6,7 @@ import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
-from tfx_pipeline.pipeline_runs import (IR_LAUNCHER, LEGACY_LAUNCHER, executions_by_component, find_run,
+from tfx_pipeline.metadata.runs import (IR_LAUNCHER, LEGACY_LAUNCHER, executions_by_component, find_run,
                                         pipeline_runs)
 
 STRING = pb.STRING

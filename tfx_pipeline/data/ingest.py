@@ -1,35 +1,32 @@
-"""The first stage: turn a raw CSV into a clean UTF-8 span under the pipeline's data root.
+"""The first stage: turn a raw CSV into a clean UTF-8 span under the pipeline's data root (layout: spans.py).
 
-Layout (what CsvExampleGen reads): <data_root>/span-<N>/<train|eval|test>/data.csv
 The split is the source's published one when it has a split column; otherwise a hash split (80/10/10) keyed
 on the normalised text, so that copies of a text never straddle splits. It is decided here rather than by
 ExampleGen's partitioner because that partitioner crashes on a span without the text column, and such a span
-must reach ExampleValidator and be reported as an anomaly.
-A local span folder appears by atomic rename, so ExampleGen never reads half a span. On a remote data root
-(gs://...) each file appears whole but the span file by file, the manifest last: a run that starts meanwhile
-fails at ExampleGen for lack of a split rather than reading part of one. Ingesting content that an existing
-span already holds adds nothing, which keeps an unchanged re-run fully cached.
+must reach ExampleValidator and be reported as an anomaly. Ingesting content that an existing span already
+holds adds nothing, which keeps an unchanged re-run fully cached.
 """
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import hashlib
 import io
 import json
-import os
-import re
-import shutil
+import lzma
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from tfx_pipeline import features
-from tfx_pipeline.cleaning import CleaningReport, clean_rows, dedup_key
 from tfx_pipeline.config import PipelineConfig
-from tfx_pipeline.locations import Location, is_remote
+from tfx_pipeline.data.cleaning import CleaningReport, clean_rows, dedup_key
+from tfx_pipeline.data.spans import MANIFEST, existing_spans, publish_span, read_manifest, span_dir
+from tfx_pipeline.locations import Location
 
-MANIFEST = "_ingest.json"
-_SPAN_DIR = re.compile(r"^span-(\d+)$")
+# Sources may ship compressed (the repository's data/ does); the suffix says how.
+_DECOMPRESS = {".gz": gzip.decompress, ".xz": lzma.decompress, ".bz2": bz2.decompress}
 
 
 @dataclass
@@ -46,58 +43,22 @@ class IngestResult:
         return self.report.lines() + [f"rows per split: {splits}", f"span {self.span} {state}: {self.path}"]
 
 
-def span_input_patterns() -> Dict[str, str]:
-    """Split name -> file pattern relative to the data root, with TFX's {SPAN} placeholder."""
-    return {split: f"span-{{SPAN}}/{split}/*" for split in features.SPLITS}
+def read_source(path: Path) -> bytes:
+    """The source's bytes, decompressed when its name ends in .gz, .xz or .bz2."""
+    raw = Path(path).read_bytes()
+    decompress = _DECOMPRESS.get(Path(path).suffix.lower())
+    if decompress is None:
+        return raw
+    try:
+        return decompress(raw)
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise ValueError(f"cannot decompress {path}: {exc}") from None
 
 
 def hash_split(text: str) -> str:
     """80/10/10 on a stable hash of the text as deduplication sees it (case and spacing ignored)."""
     bucket = int(hashlib.sha256(dedup_key(text).encode("utf-8")).hexdigest(), 16) % 10
     return features.TRAIN_SPLIT if bucket < 8 else features.EVAL_SPLIT if bucket == 8 else features.TEST_SPLIT
-
-
-def existing_spans(data_root: Location) -> List[int]:
-    if is_remote(data_root):
-        from tfx.dsl.io import fileio
-
-        names = [n.rstrip("/") for n in fileio.listdir(data_root)] if fileio.isdir(data_root) else []
-    else:
-        names = [p.name for p in data_root.iterdir() if p.is_dir()] if data_root.is_dir() else []
-    return sorted(int(m.group(1)) for name in names if (m := _SPAN_DIR.match(name)))
-
-
-def _read_manifest(span_dir: Location) -> dict:
-    path = span_dir / MANIFEST
-    if not is_remote(path):
-        return json.loads(path.read_text()) if path.is_file() else {}
-    from tfx.dsl.io import fileio
-
-    if not fileio.exists(path):
-        return {}
-    with fileio.open(path, "rb") as manifest:
-        return json.loads(manifest.read())
-
-
-def _publish_span(data_root: Location, span: int, files: Dict[str, bytes]) -> Location:
-    """Writes {relative path: bytes} as <data_root>/span-<span>; MANIFEST last."""
-    final = data_root / f"span-{span}"
-    if is_remote(data_root):
-        from tfx.dsl.io import fileio
-
-        for relative in sorted(files, key=lambda name: name == MANIFEST):
-            target = final / relative
-            fileio.makedirs(target.rsplit("/", 1)[0])
-            with fileio.open(target, "wb") as out:
-                out.write(files[relative])
-        return final
-    staging = data_root / f".span-{span}.tmp"
-    shutil.rmtree(staging, ignore_errors=True)
-    for relative, body in files.items():
-        (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-        (staging / relative).write_bytes(body)
-    os.rename(staging, final)
-    return final
 
 
 def _text_hash(text: str) -> str:
@@ -133,7 +94,7 @@ def ingest(config: PipelineConfig, source: Optional[Path] = None, sample: Option
         raise FileNotFoundError(f"data source {source} does not exist")
     data = config.data
     try:
-        rows, report = clean_rows(source.read_bytes(), data.text_column, data.label_column, data.split_column)
+        rows, report = clean_rows(read_source(source), data.text_column, data.label_column, data.split_column)
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
     if sample is not None:
@@ -161,12 +122,12 @@ def ingest(config: PipelineConfig, source: Optional[Path] = None, sample: Option
     spans = existing_spans(data_root)
     # Content already ingested (by `mlops run` or `mlops ingest`) is never added twice.
     for existing in reversed(spans):
-        span_dir = data_root / f"span-{existing}"
-        if _read_manifest(span_dir).get("sha256") == digest:
-            return IngestResult(existing, span_dir, False, report, rows_per_split)
+        folder = span_dir(data_root, existing)
+        if read_manifest(folder).get("sha256") == digest:
+            return IngestResult(existing, folder, False, report, rows_per_split)
 
     span = (spans[-1] + 1) if spans else 1
     files = {f"{split}/data.csv": body for split, body in payload.items()}
     files[MANIFEST] = json.dumps({"sha256": digest, "source": str(source), "sample": sample,
                                   "rows_per_split": rows_per_split, "report": report.lines()}, indent=2).encode()
-    return IngestResult(span, _publish_span(data_root, span, files), True, report, rows_per_split)
+    return IngestResult(span, publish_span(data_root, span, files), True, report, rows_per_split)

@@ -12,7 +12,8 @@ from tfx import v1 as tfx
 
 from tfx_pipeline.config import PipelineConfig
 from tfx_pipeline.locations import require_local
-from tfx_pipeline.pipeline import STATISTICS_GEN, example_gen_component
+from tfx_pipeline.components.ids import STATISTICS_GEN
+from tfx_pipeline.pipeline import example_gen_component
 
 SCHEMA_GEN = "schema_gen"
 PROPOSED_SUFFIX = ".proposed.pbtxt"

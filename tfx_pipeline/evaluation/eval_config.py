@@ -6,8 +6,10 @@ from typing import Dict
 
 import tensorflow_model_analysis as tfma
 
-from tfx_pipeline import features, metrics
+from tfx_pipeline import features
+from tfx_pipeline.evaluation import metrics
 from tfx_pipeline.config import PipelineConfig, Threshold
+
 
 def _threshold(threshold: Threshold) -> tfma.MetricThreshold:
     return tfma.MetricThreshold(
@@ -39,7 +41,7 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
             _gated("SparseCategoricalAccuracy", {"name": "accuracy"}, thresholds),
-            # Macro-F1 by argmax, with per-class precision and recall (see tfx_pipeline/metrics.py).
+            # Macro-F1 by argmax, with per-class precision and recall (see metrics.py).
             _gated("MacroF1", {"name": "macro_f1", "num_classes": len(config.labels)}, thresholds,
                    module=metrics.__name__),
             tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),

@@ -17,12 +17,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import List, Tuple
 
+import tfx_pipeline
 from tfx_pipeline.config import PipelineConfig, load_config
 from tfx_pipeline.locations import is_remote
 
 # (component id, ids of its upstream components), in the pipeline's dependency order.
 Shape = List[Tuple[str, List[str]]]
-_PACKAGE = Path(__file__).resolve().parent
+# The code create_pipeline is made of: the shape changes with it.
+_PACKAGE = Path(tfx_pipeline.__file__).resolve().parent
 
 
 class StaleDagError(RuntimeError):
@@ -43,7 +45,7 @@ def dag_settings(config: PipelineConfig) -> dict:
 
 
 def shape_key(config_path: Path) -> str:
-    """Changes whenever the shape can: with the config file, this package's code, or TFX's version."""
+    """Changes whenever the shape can: with the config file, the pipeline package's code, or TFX's version."""
     digest = hashlib.sha256(Path(config_path).read_bytes())
     for source in sorted(_PACKAGE.rglob("*.py")):
         digest.update(source.relative_to(_PACKAGE).as_posix().encode())

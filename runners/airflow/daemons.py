@@ -1,5 +1,5 @@
 """A local Airflow 2 for the pipeline: SQLite and the SequentialExecutor under a project-local AIRFLOW_HOME,
-runners/ as the dags folder, scheduler and webserver on 127.0.0.1, started and stopped through pid files."""
+runners/airflow/ as the dags folder, scheduler and webserver on 127.0.0.1, started and stopped through pid files."""
 from __future__ import annotations
 
 import json
@@ -20,7 +20,7 @@ from tfx_pipeline.config import DEFAULT_CONFIG, load_config
 
 ROOT = DEFAULT_CONFIG.parent.parent
 DEFAULT_HOME = ROOT / "work" / "airflow"
-DAGS_FOLDER = ROOT / "runners"
+DAGS_FOLDER = Path(__file__).resolve().parent
 DAEMONS = ("scheduler", "webserver")
 ADMIN_USER = "admin"
 

@@ -8,9 +8,10 @@ from typing import Dict, List, Optional
 
 from ml_metadata.proto import metadata_store_pb2
 
+from tfx_pipeline.components.ids import EVALUATOR, PUSHER
 from tfx_pipeline.config import PipelineConfig
-from tfx_pipeline.pipeline_runs import LEGACY_RUN, PipelineRun, executions_by_component, find_run
-from tfx_pipeline.pipeline_runs import open_store  # noqa: F401  (bench/ and tests import it from here)
+from tfx_pipeline.metadata.runs import LEGACY_RUN, PipelineRun, executions_by_component, find_run
+from tfx_pipeline.metadata.store import open_store
 
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "ran",
@@ -19,13 +20,16 @@ _STATES = {
     metadata_store_pb2.Execution.RUNNING: "running",
     metadata_store_pb2.Execution.CANCELED: "canceled",
 }
+NO_PUSH = "no push"
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)
 
 
 @dataclass
 class ComponentRun:
     component_id: str
-    state: str  # ran | cached | failed | skipped (did not run in this pipeline run)
+    # ran | cached | failed | skipped (did not run in this pipeline run) | no push (the Pusher's, when the model
+    # was not blessed: it ran, and refused)
+    state: str
     seconds: float = 0.0
     outputs: Dict[str, List[metadata_store_pb2.Artifact]] = field(default_factory=dict)
 
@@ -73,13 +77,15 @@ class RunReport:
                 f"baseline {check.baseline:.4f}, allowed drop {check.max_drop:.4f}"
             verdict = "ok" if check.ok else "FAIL: " + "; ".join(check.failures)
             lines.append(f"  {check.name}: {value} (lower bound {check.lower_bound:.4f}; {baseline}) {verdict}")
-        pusher = next((c for c in self.components if c.component_id == "pusher"), None)
+        pusher = next((c for c in self.components if c.component_id == PUSHER), None)
         if self.pushed_path and pusher is not None and pusher.state == "cached":
             lines.append(f"pushed: nothing new (served from cache; {self.pushed_path} is unchanged)")
         elif self.pushed_path:
             lines.append(f"pushed: {self.pushed_path}")
         elif self.already_serving_version is not None:
             lines.append(f"pushed: nothing (version {self.already_serving_version} already holds this model)")
+        elif self.blessed is False:
+            lines.append("pushed: nothing (the model was not blessed; what is served is unchanged)")
         else:
             lines.append("pushed: nothing")
         return "\n".join(lines)
@@ -178,7 +184,7 @@ def build_report(config: PipelineConfig, component_ids: List[str], run_id: Optio
         raise LookupError(f"{which} pipeline {config.pipeline_name!r} recorded in {config.metadata_path}")
     report = RunReport(run.run_id, component_runs(store, config, component_ids, run), launcher=run.launcher)
     by_id = {c.component_id: c for c in report.components}
-    evaluator = by_id.get("evaluator")
+    evaluator = by_id.get(EVALUATOR)
     if evaluator and evaluator.state in ("ran", "cached"):
         blessing = evaluator.outputs.get("blessing", [None])[0]
         report.blessed = bool(blessing and _int_property(blessing, "blessed"))
@@ -192,7 +198,7 @@ def build_report(config: PipelineConfig, component_ids: List[str], run_id: Optio
             report.blessing_reason = "a threshold was not met"
     elif evaluator:
         report.blessing_reason = f"the evaluator did not run ({evaluator.state})"
-    pusher = by_id.get("pusher")
+    pusher = by_id.get(PUSHER)
     if pusher and pusher.state in ("ran", "cached"):
         pushed = pusher.outputs.get("pushed_model", [None])[0]
         if pushed is not None and _int_property(pushed, "pushed"):
@@ -201,4 +207,6 @@ def build_report(config: PipelineConfig, component_ids: List[str], run_id: Optio
             report.pushed_version = int(version) if version else None
         elif pushed is not None:
             report.already_serving_version = _int_property(pushed, "already_serving_version")
+        if report.blessed is False and report.pushed_path is None:
+            pusher.state = NO_PUSH
     return report

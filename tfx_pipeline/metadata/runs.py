@@ -9,10 +9,8 @@ LocalDagRunner's timestamp, Airflow's DAG run id.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, List, Optional
 
-from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 IR_RUN, LEGACY_RUN = "pipeline_run", "run"
@@ -27,13 +25,6 @@ class PipelineRun:
     @property
     def launcher(self) -> str:
         return LEGACY_LAUNCHER if self.context.type == LEGACY_RUN else IR_LAUNCHER
-
-
-def open_store(metadata_path: Path) -> metadata_store.MetadataStore:
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(metadata_path)
-    connection.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
-    return metadata_store.MetadataStore(connection)
 
 
 def _ir_runs(store, pipeline_name: str) -> List[PipelineRun]:

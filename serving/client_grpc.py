@@ -1,0 +1,117 @@
+"""The gRPC client: TF Serving's official stubs, a per-call deadline, and retries on UNAVAILABLE."""
+
+from __future__ import annotations
+
+import time
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from serving.client_base import DEFAULT_SIGNATURE, PredictResult, ServingClientError, TextClient
+
+DEFAULT_GRPC_PORT = 8500
+
+
+def status_name(code: int) -> str:
+    """tensorflow.error.Code shares gRPC's numbering; its name, as the REST API spells it."""
+    import grpc
+
+    return next((c.name for c in grpc.StatusCode if c.value[0] == code), str(code))
+
+
+def as_array(value) -> np.ndarray:
+    """Plain Python numbers get tf.constant's dtypes (float32, int32), which is what signatures almost always
+    declare; numpy arrays keep their own dtype."""
+    if isinstance(value, np.ndarray):
+        return value
+    array = np.asarray(value)
+    if array.dtype == np.float64:
+        return array.astype(np.float32)
+    if array.dtype == np.int64:
+        return array.astype(np.int32)
+    return array
+
+
+class GrpcClient(TextClient):
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_GRPC_PORT, *,
+                 timeout: float = 10.0, retries: int = 3, backoff: float = 0.2,
+                 credentials=None, max_message_bytes: int = 64 << 20):
+        import grpc
+        from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
+
+        self._grpc = grpc
+        options = [("grpc.max_receive_message_length", max_message_bytes),
+                   ("grpc.max_send_message_length", max_message_bytes)]
+        target = f"{host}:{port}"
+        self._channel = (grpc.secure_channel(target, credentials, options)
+                         if credentials else grpc.insecure_channel(target, options))
+        self._predict = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+
+    def _call(self, method, request):
+        grpc = self._grpc
+        for attempt in range(self.retries + 1):
+            try:
+                return method(request, timeout=self.timeout)
+            except grpc.RpcError as exc:
+                # UNAVAILABLE means nothing ran (server starting, restarting or shedding load), so retrying
+                # cannot apply a request twice.
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == self.retries:
+                    raise ServingClientError(exc.code().name, exc.details()) from None
+                time.sleep(self.backoff * (2 ** attempt))
+
+    @staticmethod
+    def _spec(spec, model, version, label, signature=""):
+        spec.name = model
+        if version is not None:
+            spec.version.value = version
+        elif label:
+            spec.version_label = label
+        spec.signature_name = signature
+
+    def predict(self, inputs: Mapping[str, object], model: str, *, version: int | None = None,
+                label: str | None = None, signature: str = "",
+                output_filter: Sequence[str] = ()) -> PredictResult:
+        from tensorflow_serving.apis import predict_pb2
+
+        from serving import tensors
+
+        request = predict_pb2.PredictRequest(output_filter=list(output_filter))
+        self._spec(request.model_spec, model, version, label, signature)
+        for key, value in inputs.items():
+            request.inputs[key].CopyFrom(tensors.to_tensor_proto(as_array(value)))
+        response = self._call(self._predict.Predict, request)
+        return PredictResult(
+            outputs={k: tensors.to_numpy(v, k) for k, v in response.outputs.items()},
+            model_version=response.model_spec.version.value,
+            signature_name=response.model_spec.signature_name)
+
+    def signature_inputs(self, model: str, signature: str = "", *, version: int | None = None,
+                         label: str | None = None) -> list[str]:
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._spec(request.model_spec, model, version, label)
+        response = self._call(self._predict.GetModelMetadata, request)
+        signatures = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signatures)
+        name = signature or DEFAULT_SIGNATURE
+        if name not in signatures.signature_def:
+            raise ServingClientError("FAILED_PRECONDITION", f'Serving signature key "{name}" not found.')
+        return sorted(signatures.signature_def[name].inputs)
+
+    def model_status(self, model: str, version: int | None = None) -> list[dict]:
+        from tensorflow_serving.apis import get_model_status_pb2
+
+        request = get_model_status_pb2.GetModelStatusRequest()
+        self._spec(request.model_spec, model, version, None)
+        response = self._call(self._models.GetModelStatus, request)
+        return [{"version": s.version,
+                 "state": get_model_status_pb2.ModelVersionStatus.State.Name(s.state),
+                 "error_code": status_name(s.status.error_code),
+                 "error_message": s.status.error_message}
+                for s in response.model_version_status]
+
+    def close(self) -> None:
+        self._channel.close()

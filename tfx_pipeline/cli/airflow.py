@@ -1,0 +1,67 @@
+"""`mlops airflow up|down|status`: a local Airflow running the pipeline as a DAG (runners/airflow/)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from tfx_pipeline.config import DEFAULT_CONFIG, ConfigError, load_config
+
+home_option = click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+                           help="AIRFLOW_HOME [default: <repository>/work/airflow].")
+
+
+@click.group("airflow")
+def airflow() -> None:
+    """A local Airflow (SQLite, SequentialExecutor) whose dags folder is runners/airflow/."""
+
+
+@airflow.command()
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=DEFAULT_CONFIG, show_default=True, help="Pipeline config the DAG is built from (MLOPS_CONFIG).")
+@home_option
+@click.option("--port", type=int, default=8080, show_default=True, help="Webserver port on 127.0.0.1.")
+def up(config_path: Path, home: Optional[Path], port: int) -> None:
+    """Start the scheduler and the webserver on 127.0.0.1 (pid files in AIRFLOW_HOME)."""
+    from runners.airflow import daemons  # no TFX: the DAG is built lazily
+
+    try:
+        config = load_config(config_path)
+        started = daemons.up(config_path, home or daemons.DEFAULT_HOME, port)
+    except (ConfigError, daemons.AirflowError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Airflow is up: {started.url} (scheduler pid {started.pids['scheduler']}, "
+               f"webserver pid {started.pids['webserver']}), DAG '{config.pipeline_name}' from {config_path}")
+    if started.admin_password:
+        click.echo(f"admin user created; this password is shown once: {daemons.ADMIN_USER} / "
+                   f"{started.admin_password}")
+    else:
+        click.echo(f"admin user '{daemons.ADMIN_USER}' already exists (new password: "
+                   f"`airflow users reset-password -u {daemons.ADMIN_USER}` with the environment below)")
+    click.echo(f"CLI environment: export AIRFLOW_HOME={started.home} MLOPS_CONFIG={Path(config_path).resolve()} "
+               f"TF_USE_LEGACY_KERAS=1")
+    click.echo(f"trigger a run: airflow dags unpause {config.pipeline_name} && "
+               f"airflow dags trigger {config.pipeline_name}")
+
+
+@airflow.command()
+@home_option
+def down(home: Optional[Path]) -> None:
+    """Stop the scheduler and the webserver that `mlops airflow up` started."""
+    from runners.airflow import daemons
+
+    stopped = daemons.down(home or daemons.DEFAULT_HOME)
+    click.echo("stopped: " + (", ".join(f"{d} (pid {p})" for d, p in stopped.items()) or "nothing was running"))
+
+
+@airflow.command()
+@home_option
+def status(home: Optional[Path]) -> None:
+    """Say whether the scheduler and the webserver started by `up` are running."""
+    from runners.airflow import daemons
+
+    home = home or daemons.DEFAULT_HOME
+    for daemon in daemons.DAEMONS:
+        pid = daemons.running_pid(Path(home).resolve(), daemon)
+        click.echo(f"{daemon}: " + (f"running (pid {pid})" if pid else "not running"))

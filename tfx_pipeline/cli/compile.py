@@ -1,0 +1,39 @@
+"""`mlops compile`: the pipeline compiled for an orchestrator that runs it elsewhere (Kubeflow Pipelines / Vertex)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from tfx_pipeline.config import DEFAULT_CONFIG, ConfigError, load_config
+
+
+@click.command("compile")
+@click.option("--target", type=click.Choice(["kubeflow"]), default="kubeflow", show_default=True,
+              help="kubeflow: a Kubeflow Pipelines v2 / Vertex AI Pipelines job spec (JSON).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=DEFAULT_CONFIG, show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Spec file [default: ./<pipeline_name>_kubeflow_v2.json].")
+@click.option("--image", default=None, help="Container image the components run in [default: tfx-text-mlops:latest].")
+def compile_pipeline(target: str, config_path: Path, output: Optional[Path], image: Optional[str]) -> None:
+    """Compile the pipeline for another orchestrator."""
+    from runners import kubeflow_v2_runner
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if config.data.span_window > 1:
+        # TFX 1.16's KubeflowV2 step builder raises for any resolver strategy but the two latest-artifact ones.
+        raise click.ClickException(
+            f"data.span_window is {config.data.span_window}: the span window's resolver cannot be compiled for "
+            "Kubeflow V2 (TFX 1.16 compiles only LatestArtifactStrategy and LatestBlessedModelStrategy "
+            "resolvers); compile a config with data.span_window: 1")
+    output = output or Path(f"{config.pipeline_name}_kubeflow_v2.json")
+    try:
+        written = kubeflow_v2_runner.compile_pipeline(config, output, image or kubeflow_v2_runner.DEFAULT_IMAGE)
+    except ConfigError as exc:
+        raise click.ClickException(f"cannot compile {config_path} for {target}: {exc}") from None
+    click.echo(f"{target} pipeline spec written to {written}")

@@ -1,0 +1,86 @@
+"""`mlops run`: ingest the configured source as a span (if it changed), run the pipeline on LocalDagRunner with live
+progress, then print what the run did. TensorFlow's, absl's and Beam's output goes to a per-run log file."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from tfx_pipeline.cli.common import (config_option, load, pipeline_root_option, sample_option, serving_root_option,
+                                     verbose_option, workdir_option)
+from tfx_pipeline.cli.console import QuietOutput, log_file_path
+from tfx_pipeline.config import ConfigError
+
+# Exit codes a scheduler or a CI step can tell apart (2 is click's own for a usage error).
+EXIT_RUN_FAILED = 1
+EXIT_NOT_BLESSED = 3
+_LOG_TAIL_LINES = 15
+
+log = logging.getLogger(__name__)
+
+
+@click.command("run")
+@config_option
+@sample_option
+@workdir_option
+@pipeline_root_option
+@serving_root_option
+@verbose_option
+def run(config_path: Path, sample: Optional[int], workdir: Optional[str], pipeline_root: Optional[str],
+        serving_root: Optional[str], verbose: bool) -> None:
+    """Ingest the configured source as a span (if changed) and run the pipeline on LocalDagRunner.
+
+    Exit status: 0 when a model was pushed or the served one is unchanged, 1 when the run stopped (bad data, a
+    failed component), 3 when the model was not blessed and nothing was pushed."""
+    config = load(config_path, sample, workdir=workdir, pipeline_root=pipeline_root, serving_root=serving_root)
+    try:
+        config.local_metadata_path("mlops run")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    with QuietOutput(log_file_path(config.logs_dir, "run"), verbose) as quiet:
+        code = _run(config, sample, quiet, verbose)
+    if code:
+        raise click.exceptions.Exit(code)
+
+
+def _run(config, sample: Optional[int], quiet: QuietOutput, verbose: bool) -> int:
+    from tfx_pipeline.data.ingest import ingest
+
+    def say(text: str = "") -> None:
+        click.echo(text, file=quiet.console)
+
+    try:
+        result = ingest(config, sample=sample)
+    except (ValueError, FileNotFoundError) as exc:
+        say(f"ingestion failed: {exc}")
+        return EXIT_RUN_FAILED
+    say("ingestion:\n  " + "\n  ".join(result.lines()))
+    say(f"log: {quiet.log_path}")
+
+    from runners import local_runner
+    from tfx_pipeline.cli.progress import RunProgress
+    from tfx_pipeline.metadata.run_report import build_report
+    from tfx_pipeline.pipeline import create_pipeline
+
+    component_ids = [c.id for c in create_pipeline(config).components]
+    failure = None
+    with RunProgress(quiet.console, component_ids, f"\npipeline {config.pipeline_name} on LocalDagRunner",
+                     redraw=not verbose) as progress:
+        try:
+            local_runner.run(config)
+        except Exception as exc:  # the table below still says which component stopped the run
+            failure = exc
+    report = build_report(config, component_ids)
+    say(f"\npipeline run {report.run_id}\n{report.table()}")
+    if failure is not None:
+        where = progress.failed_component or "the pipeline"
+        say(f"\nthe run stopped at {where}: {type(failure).__name__}: {failure}")
+        since = f"Component {where} is running." if progress.failed_component else ""
+        say("last lines of the log:\n  " + "\n  ".join(quiet.tail(_LOG_TAIL_LINES, since)))
+        log.error("the run stopped at %s", where, exc_info=failure)  # the traceback, for the log file only
+        say(f"full log (with the traceback): {quiet.log_path}")
+        return EXIT_RUN_FAILED
+    say(f"log: {quiet.log_path}")
+    return EXIT_NOT_BLESSED if report.blessed is False else 0

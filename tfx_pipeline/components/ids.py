@@ -1,0 +1,17 @@
+"""Component ids, in dependency order: the names users see in ML Metadata, Airflow, Kubeflow and the reports.
+
+Defined once here, in a module that imports nothing, so readers of ML Metadata (reports, the model registry)
+name components without importing TFX.
+"""
+
+EXAMPLE_GEN = "csv_example_gen"
+STATISTICS_GEN = "statistics_gen"
+SCHEMA_IMPORTER = "curated_schema_importer"
+EXAMPLE_VALIDATOR = "example_validator"
+DATA_GATE = "data_gate"
+SPAN_WINDOW_RESOLVER = "span_window_resolver"  # only with data.span_window > 1
+TRANSFORM = "transform"
+TRAINER = "trainer"
+BASELINE_RESOLVER = "latest_blessed_model_resolver"
+EVALUATOR = "evaluator"
+PUSHER = "pusher"

@@ -1,0 +1,1 @@
+"""Evaluation: the TFMA EvalConfig with the blessing thresholds, and the argmax-based metrics it computes."""
