@@ -1,16 +1,38 @@
-"""Data tests: the shipped corpora go through ingestion as documented, with the figures measured on them."""
+"""Data tests: the shipped corpora are the files data/README.md describes, and go through ingestion as
+documented, with the figures measured on them."""
 import csv
+import hashlib
+import lzma
+import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from tfx_pipeline import features
-from tfx_pipeline.cleaning import dedup_key
 from tfx_pipeline.config import load_config
-from tfx_pipeline.ingest import ingest
+from tfx_pipeline.data.cleaning import dedup_key
+from tfx_pipeline.data.ingest import ingest
 
 ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data"
+
+
+def _readme_checksums():
+    """{file: (sha256 of the file, sha256 of the CSV inside, CSV bytes)} from data/README.md's table."""
+    rows = re.findall(r"^\| `([^`]+)` \| `([0-9a-f]{64})` \| `([0-9a-f]{64})` \(([\d,]+)\) \|$",
+                      (DATA / "README.md").read_text(), re.MULTILINE)
+    return {name: (packed, plain, int(size.replace(",", ""))) for name, packed, plain, size in rows}
+
+
+def test_every_shipped_data_file_matches_the_checksums_of_its_readme():
+    checksums = _readme_checksums()
+    assert set(checksums) == {p.name for p in DATA.glob("*.xz")} != set()
+    for name, (packed, plain, size) in checksums.items():
+        raw = (DATA / name).read_bytes()
+        assert hashlib.sha256(raw).hexdigest() == packed, name
+        csv_bytes = lzma.decompress(raw)
+        assert len(csv_bytes) == size and hashlib.sha256(csv_bytes).hexdigest() == plain, name
 
 
 def _ingested(tmp_path, name):
