@@ -125,6 +125,17 @@ def test_span_2_pushes_version_2_and_the_server_swaps_to_it_without_a_failed_req
     scenario["v2"] = v2
 
 
+def test_an_unchanged_rerun_after_two_blessed_models_keeps_its_baseline_and_is_served_from_cache(scenario):
+    """The baseline of version 2's model was version 1's; a re-run must resolve the same one, not none."""
+    config = scenario["config"]
+    before = tree_digest(config.paths.serving_root)
+    run = _run(config)
+    assert {c: s for c, s in states(run).items() if "resolver" not in c} == \
+        {c: "cached" for c in states(run) if "resolver" not in c}, states(run)
+    assert run.blessed is True and all(check.baseline is not None for check in run.checks), run.table()
+    assert tree_digest(config.paths.serving_root) == before
+
+
 def test_span_3_with_corrupted_data_stops_at_the_data_gate_and_version_2_stays_served(scenario):
     from tfx_pipeline.components.data_gate import DataValidationError
 
