@@ -70,7 +70,10 @@ def test_default_corpus_is_repaired_deduplicated_and_utf8(tmp_path):
 def test_benchmark_sets_keep_their_published_split(tmp_path, name, published):
     config, result, rows = _ingested(tmp_path, name)
     for split, count in zip(features.SPLITS, published):
-        # Only duplicates inside a split are removed; nothing moves between splits.
+        # Duplicates and leaks are removed; nothing moves between splits.
         assert count * 0.97 < len(rows[split]) <= count
     assert {r[features.LABEL] for split in rows.values() for r in split} == set(config.labels)
     assert result.report.encoding == "utf-8"
+    # No text is in two splits: the model is never evaluated or tested on a text it was trained on.
+    keys = {split: {dedup_key(r[features.TEXT]) for r in split_rows} for split, split_rows in rows.items()}
+    assert not keys["train"] & keys["eval"] and not keys["train"] & keys["test"] and not keys["eval"] & keys["test"]

@@ -53,11 +53,19 @@ def test_conflicting_labels_drop_every_copy():
     assert report.rows_in == 4 and report.rows_out == 1
 
 
-def test_published_split_is_deduplicated_within_each_split_only():
-    raw = b"text,label,split\nx,joy,train\nx,joy,test\nx,joy,train\n"
+def test_a_published_split_is_deduplicated_across_splits_so_nothing_evaluated_was_trained_on():
+    raw = (b"text,label,split\n"
+           b"leak,joy,test\nleak,joy,train\nleak,joy,train\n"      # test copy of a train text; a train duplicate
+           b"Eval Leak,fear,validation\neval  leak,fear,train\n"     # the same text, case and spacing aside
+           b"both,joy,validation\nboth,joy,test\n"                   # in eval and test: test loses it
+           b"torn,joy,train\ntorn,anger,test\nfine,love,test\n")     # conflicting labels across splits
     rows, report = clean_rows(raw, "text", "label", "split")
-    assert sorted(r["split"] for r in rows) == ["test", "train"]
-    assert report.dropped == {"exact duplicate text": 1}
+    assert sorted((r["split"], r["text"]) for r in rows) == [
+        ("test", "fine"), ("train", "eval leak"), ("train", "leak"), ("validation", "both")]
+    assert report.dropped == {"exact duplicate text": 1, "test text also in train": 1,
+                              "eval text also in train": 1, "test text also in eval": 1,
+                              "same text with conflicting labels": 2}
+    assert report.rows_in == 10 and report.rows_out == 4
 
 
 def test_missing_column_is_named():

@@ -13,6 +13,8 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from tfx_pipeline import features
+
 # CrowdFlower-era exports hold UTF-8 punctuation that went through a mac-roman round trip, with bytes that
 # did not survive replaced by "_". The punctuation sequences can be repaired; the rest (mostly emoji) cannot.
 MOJIBAKE_REPAIRS = OrderedDict([
@@ -106,14 +108,12 @@ def deduplicate(rows: List[Dict[str, str]], text_key: str, label_key: str,
     Texts are compared case-insensitively after whitespace normalisation, the same identity the
     hash split uses, so a duplicate can never straddle train and test.
     """
-    labels_by_text: Dict[str, set] = {}
-    for row in rows:
-        labels_by_text.setdefault(dedup_key(row[text_key]), set()).add(row[label_key])
+    conflicting = _conflicting(rows, text_key, label_key)
     seen = set()
     kept = []
     for row in rows:
         key = dedup_key(row[text_key])
-        if len(labels_by_text[key]) > 1:
+        if key in conflicting:
             report.drop("same text with conflicting labels")
             continue
         if key in seen:
@@ -128,6 +128,47 @@ def dedup_key(text: str) -> str:
     return normalize_whitespace(text).lower()
 
 
+def _conflicting(rows: List[Dict[str, str]], text_key: str, label_key: str) -> set:
+    """Dedup keys of the texts seen with more than one label."""
+    labels_by_text: Dict[str, set] = {}
+    for row in rows:
+        labels_by_text.setdefault(dedup_key(row[text_key]), set()).add(row[label_key])
+    return {key for key, labels in labels_by_text.items() if len(labels) > 1}
+
+
+def deduplicate_splits(rows: List[Dict[str, str]], text_key: str, label_key: str, split_key: str,
+                       report: CleaningReport) -> List[Dict[str, str]]:
+    """Deduplicates a source with a published split, across the splits.
+
+    A text seen with two labels anywhere is dropped in every copy; copies within a split keep their first; an
+    eval row whose text is in train, and a test row whose text is in train or eval, are dropped: they would leak
+    the rows a model is judged on into what it learnt from (dair_emotion has both kinds). Splits are taken
+    train, eval, test, whatever the source's order; values that name no split are kept for ingestion to report.
+    """
+    conflicting = _conflicting(rows, text_key, label_key)
+    order = {name: rank for rank, name in enumerate(features.SPLITS)}
+    by_split: Dict[str, List[Dict[str, str]]] = {}
+    for row in rows:
+        by_split.setdefault(row[split_key], []).append(row)
+    first_seen: Dict[str, str] = {}  # dedup key -> the TFX split that kept it
+    kept = []
+    for value in sorted(by_split, key=lambda v: order.get(features.SPLIT_ALIASES.get(v, ""), len(order))):
+        split = features.SPLIT_ALIASES.get(value, value)
+        for row in by_split[value]:
+            key = dedup_key(row[text_key])
+            earlier = first_seen.get(key)
+            if key in conflicting:
+                report.drop("same text with conflicting labels")
+            elif earlier == split:
+                report.drop("exact duplicate text")
+            elif earlier is not None:
+                report.drop(f"{split} text also in {earlier}")
+            else:
+                first_seen[key] = split
+                kept.append(row)
+    return kept
+
+
 def clean_rows(raw: bytes, text_column: str, label_column: str, split_column: Optional[str],
                ) -> Tuple[List[Dict[str, str]], CleaningReport]:
     """Returns rows keyed by the source column names, cleaned, and the report of what happened."""
@@ -139,12 +180,8 @@ def clean_rows(raw: bytes, text_column: str, label_column: str, split_column: Op
         row[label_column] = normalize_whitespace(row[label_column])
         if split_column:
             row[split_column] = normalize_whitespace(row[split_column]).lower()
-    # Deduplicate within each published split only: the published split is kept as is.
     if split_column:
-        kept = []
-        for split in sorted({r[split_column] for r in rows}):
-            kept += deduplicate([r for r in rows if r[split_column] == split], text_column, label_column, report)
-        rows = kept
+        rows = deduplicate_splits(rows, text_column, label_column, split_column, report)
     else:
         rows = deduplicate(rows, text_column, label_column, report)
     report.rows_out = len(rows)
