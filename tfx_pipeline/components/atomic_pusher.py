@@ -1,10 +1,14 @@
-"""Pusher executor that publishes a version in one atomic step and never pushes the same model twice.
+"""Pusher executor that publishes a version whole and never pushes the same model twice.
 
 TFX's own Pusher copies files straight into <base>/<version>, so a polling model server can find a version
 folder that is still being written. Here the model is staged in a hidden, non-numeric folder (servers ignore
-it) and renamed into place, with TF Serving warmup requests (real texts, see warmup_requests.py) written
-into the staged copy first. When the latest pushed version already holds this exact SavedModel (same
-fingerprint), nothing is written: an unchanged re-run must not make the server reload.
+it), with TF Serving warmup requests (real texts, see warmup_requests.py) written into the staged copy, and then
+published: on a local file system by one atomic rename; on an object store (gs://, s3://), where a folder's
+rename is a copy object by object, by copying the staged files with saved_model.pb last. A model server loads
+a version only once its saved_model.pb is there (TF Serving retries a failed load; the embedded server waits
+for the file), so it never loads a version whose variables or assets are still missing.
+When the latest pushed version already holds this exact SavedModel (same fingerprint), nothing is written: an
+unchanged re-run must not make the server reload.
 
 custom_config: {"model_name", "signature", "input_key", "warmup_texts_pattern", "text_column", "warmup_count"}.
 """
@@ -25,8 +29,11 @@ from tfx.utils import io_utils, json_utils, proto_utils
 from tfx_pipeline.components.warmup_requests import latest_span_texts, write_warmup_requests
 
 FINGERPRINT_FILE = "fingerprint.pb"
+# A SavedModel version is loadable once one of these is present; on an object store they are written last.
+GRAPH_FILES = ("saved_model.pb", "saved_model.pbtxt", FINGERPRINT_FILE)
 ALREADY_SERVING_KEY = "already_serving_version"
 _VERSION_DIR = re.compile(r"^\d+$")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def pushed_versions(base_directory: str) -> List[int]:
@@ -41,17 +48,35 @@ def _fingerprint(model_dir: str) -> Optional[bytes]:
     return io_utils.read_bytes_file(path) if fileio.exists(path) else None
 
 
-def publish_version(model_path: str, base_directory: str, version: int, warmup: Optional[dict] = None) -> str:
-    """Copies model_path to <base_directory>/<version> so that the version appears whole or not at all."""
+def _copy_graph_last(source: str, target: str) -> None:
+    """Copies the tree `source` to `target`, the SavedModel's graph file(s) after everything else."""
+    paths = [os.path.join(folder, name) for folder, _, names in fileio.walk(source) for name in names]
+    # Object stores list by key prefix: some list entries are no file of the tree ("assets" + ".extra").
+    files = [path[len(source):].lstrip("/") for path in paths if fileio.exists(path) and not fileio.isdir(path)]
+    for relative in sorted(files, key=lambda name: name in GRAPH_FILES):
+        fileio.makedirs(os.path.dirname(os.path.join(target, relative)))
+        fileio.copy(os.path.join(source, relative), os.path.join(target, relative), overwrite=True)
+
+
+def publish_version(model_path: str, base_directory: str, version: int, warmup: Optional[dict] = None,
+                    remote_staging: Optional[str] = None) -> str:
+    """Copies model_path to <base_directory>/<version> so that a server never loads part of it. On an object
+    store the copy is staged in `remote_staging` (the PushedModel artifact's own folder), outside the base path."""
     final = os.path.join(base_directory, str(version))
-    staging = os.path.join(base_directory, f".staging-{version}")
-    if fileio.exists(staging):
+    remote = bool(_URI.match(base_directory))
+    staging = remote_staging if remote else os.path.join(base_directory, f".staging-{version}")
+    if staging is None:
+        raise ValueError(f"{base_directory} is on an object store: a staging folder outside it is needed")
+    if fileio.exists(staging) and not remote:
         fileio.rmtree(staging)
     io_utils.copy_dir(model_path, staging)
     if warmup:
         texts = latest_span_texts(warmup["warmup_texts_pattern"], warmup["text_column"], warmup["warmup_count"])
         write_warmup_requests(staging, warmup["model_name"], warmup["signature"], warmup["input_key"], texts)
-    fileio.rename(staging, final)
+    if remote:
+        _copy_graph_last(staging, final)
+    else:
+        fileio.rename(staging, final)
     return final
 
 
@@ -83,6 +108,7 @@ class Executor(tfx_pusher.Executor):
         # Seconds since the epoch, as TFX and TF Serving users expect, but always above the latest version.
         version = max(int(time.time()), (versions[-1] + 1) if versions else 0)
         custom_config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null")
-        serving_path = publish_version(model_path, base, version, custom_config)
-        io_utils.copy_dir(model_path, model_push.uri)
+        serving_path = publish_version(model_path, base, version, custom_config, remote_staging=model_push.uri)
+        if not _URI.match(base):  # else the artifact's folder holds the staged copy already
+            io_utils.copy_dir(model_path, model_push.uri)  # the artifact holds the pushed model, as TFX's Pusher
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=str(version))
