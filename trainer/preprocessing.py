@@ -41,7 +41,11 @@ def tokenize(text: tf.Tensor, max_tokens: int) -> tf.RaggedTensor:
 
 
 def label_ids(labels: tf.Tensor, label_list: List[str]) -> tf.Tensor:
-    """Maps label strings to ids in the order of the configured label list (never a data-derived order)."""
+    """Maps label strings to ids in the order of the configured label list (never a data-derived order).
+
+    A label outside the list becomes -1. The curated schema's label domain makes ExampleValidator stop such data
+    before Transform; should one get through, the Trainer refuses to train on it (trainer/run.py). The check
+    cannot live in this graph: the serving graph feeds a default "" for the label it does not receive."""
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(label_list), tf.range(len(label_list), dtype=tf.int64)),
         default_value=-1)

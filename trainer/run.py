@@ -15,8 +15,24 @@ from trainer.model import build_model
 from trainer.preprocessing import vocabulary_size
 
 
+class UnknownLabelError(ValueError):
+    """Transform mapped labels outside the configured set to -1: training on them would be training on noise."""
+
+
+def check_labels(examples: tf.data.Dataset, num_labels: int, split: str) -> None:
+    """Fails when a label id is outside 0..num_labels-1 (see trainer/preprocessing.label_ids). One pass, which
+    also fills the dataset's in-memory cache for training."""
+    bad = examples.reduce(tf.constant(0, tf.int64), lambda count, example: count + tf.cast(
+        tf.logical_or(example[1] < 0, example[1] >= num_labels), tf.int64))
+    if int(bad):
+        raise UnknownLabelError(
+            f"{int(bad)} example(s) of the {split} split have a label outside the configured labels; "
+            "ExampleValidator should have stopped them: check the curated schema's label domain")
+
+
 def _dataset(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
-             tf_transform_output: tft.TFTransformOutput, batch_size: int, seed: int, shuffle: bool) -> tf.data.Dataset:
+             tf_transform_output: tft.TFTransformOutput, batch_size: int, seed: int, shuffle: bool,
+             num_labels: int, split: str) -> tf.data.Dataset:
     """Parsed once, then kept in memory: token ids are small (a few MB for 40k texts), and re-reading and
     parsing TFRecords every epoch cost more than the training steps. Shuffled per epoch over the whole split."""
     dataset = data_accessor.tf_dataset_factory(
@@ -24,6 +40,7 @@ def _dataset(file_pattern: List[str], data_accessor: tfx.components.DataAccessor
         tfxio.TensorFlowDatasetOptions(batch_size=1024, label_key=features.LABEL_ID, num_epochs=1, shuffle=False),
         tf_transform_output.transformed_metadata.schema,
     ).unbatch().cache()
+    check_labels(dataset, num_labels, split)
     if shuffle:
         dataset = dataset.shuffle(1_000_000, seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -36,15 +53,15 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     labels = list(config["labels"])
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
 
-    def dataset(files, shuffle):
+    def dataset(files, split):
         return _dataset(files, fn_args.data_accessor, tf_transform_output, int(hp["batch_size"]), int(hp["seed"]),
-                        shuffle)
+                        split == features.TRAIN_SPLIT, len(labels), split)
 
     model = build_model(vocabulary_size(tf_transform_output, int(config["oov_buckets"])), len(labels),
                         int(config["max_tokens"]), hp)
     model.fit(
-        dataset(fn_args.train_files, shuffle=True),
-        validation_data=dataset(fn_args.eval_files, shuffle=False),
+        dataset(fn_args.train_files, features.TRAIN_SPLIT),
+        validation_data=dataset(fn_args.eval_files, features.EVAL_SPLIT),
         epochs=int(hp["epochs"]),
         verbose=2,
         callbacks=[

@@ -88,3 +88,4 @@ def test_unknown_words_fall_into_oov_buckets_at_serving():
     # Vocabulary of 2 -> tft ids 2..3 are OOV buckets, shifted by one for padding.
     assert token_ids[1] in (3, 4)
     assert np.all(token_ids[2:] == 0)
+
