@@ -62,3 +62,6 @@ def test_schema_propose_writes_the_inferred_schema_beside_the_curated_one(tmp_pa
     assert f"proposed schema written to {proposed}" in result.output
     text = proposed.read_text()
     assert 'name: "text"' in text and 'name: "label"' in text and 'value: "sadness"' in text
+    # A pipeline of its own: the training pipeline has still never run here.
+    shown = run_cli("report", "--config", str(config_path), "--sample", "300")
+    assert shown.exit_code == 1 and "no run of pipeline 'emotion' recorded in" in shown.output, shown.output

@@ -1,7 +1,8 @@
 """`mlops schema propose`: SchemaGen's inferred schema, written beside the curated one for review.
 
-Runs ExampleGen -> StatisticsGen -> SchemaGen with the training pipeline's ids, root and metadata, so the
-first two are served from cache when the training pipeline already read the same span.
+Runs ExampleGen -> StatisticsGen -> SchemaGen as a pipeline of its own: its own name (<pipeline>_schema_proposal)
+and root (<pipeline_root>/schema_proposal), in the same ML Metadata store. Under the training pipeline's name it
+would be that pipeline's latest run for `mlops report`, every training component "skipped".
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tfx_pipeline.pipeline import example_gen_component
 
 SCHEMA_GEN = "schema_gen"
 PROPOSED_SUFFIX = ".proposed.pbtxt"
+NAME_SUFFIX = "_schema_proposal"
 
 
 def proposal_path(config: PipelineConfig) -> Path:
@@ -29,10 +31,11 @@ def propose_schema(config: PipelineConfig) -> Path:
     schema_gen = tfx.components.SchemaGen(statistics=statistics_gen.outputs["statistics"],
                                           infer_feature_shape=True).with_id(SCHEMA_GEN)
     # It reads back SchemaGen's output with local file operations.
-    pipeline_root = require_local(config.pipeline_root, "paths.pipeline_root", "mlops schema propose")
+    training_root = require_local(config.pipeline_root, "paths.pipeline_root", "mlops schema propose")
+    pipeline_root = training_root / "schema_proposal"
     pipeline_root.mkdir(parents=True, exist_ok=True)
     tfx.orchestration.LocalDagRunner().run(tfx.dsl.Pipeline(
-        pipeline_name=config.pipeline_name,
+        pipeline_name=config.pipeline_name + NAME_SUFFIX,
         pipeline_root=str(pipeline_root),
         components=[example_gen, statistics_gen, schema_gen],
         enable_cache=True,
