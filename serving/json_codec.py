@@ -22,6 +22,18 @@ _NUMERIC_KINDS = {
 }
 
 
+def _finite_float(text):
+    value = float(text)
+    if math.isinf(value):
+        # rapidjson (TF Serving's parser) refuses it; Python would read infinity.
+        raise _NumberTooBig(text)
+    return value
+
+
+class _NumberTooBig(ValueError):
+    pass
+
+
 def parse_body(body):
     """Decodes a request body, reporting errors the way TF Serving words them."""
     if not body or not body.strip():
@@ -33,10 +45,17 @@ def parse_body(body):
             f"JSON Parse error: Invalid encoding in string. at offset: {exc.start}"
         ) from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise invalid_argument(
             f"JSON Parse error: {exc.msg} at offset: {exc.pos}") from None
+    except _NumberTooBig as exc:
+        raise invalid_argument(
+            "JSON Parse error: Number too big to be stored in double. at offset: "
+            f"{text.find(str(exc))}") from None
+    except RecursionError:
+        raise invalid_argument(
+            "JSON Parse error: The document is nested too deeply.") from None
 
 
 def _value_text(value):
@@ -51,6 +70,21 @@ def _json_type(value):
     return {dict: "Object", list: "Array", str: "String"}.get(type(value), "Number")
 
 
+# What rapidjson's IsInt/IsInt64/IsUint/IsUint64 admit for each integer dtype (TF Serving's AddValueToTensor).
+_INT32 = (-2 ** 31, 2 ** 31 - 1)
+_INT_RANGES = {types_pb2.DT_INT8: _INT32, types_pb2.DT_INT16: _INT32, types_pb2.DT_INT32: _INT32,
+               types_pb2.DT_UINT8: _INT32, types_pb2.DT_UINT16: _INT32,
+               types_pb2.DT_INT64: (-2 ** 63, 2 ** 63 - 1), types_pb2.DT_UINT32: (0, 2 ** 32 - 1),
+               types_pb2.DT_UINT64: (0, 2 ** 64 - 1)}
+
+
+def _b64decode(value):
+    try:
+        return base64.b64decode(value["b64"], validate=True)
+    except ValueError:
+        raise invalid_argument("Unable to base64 decode") from None
+
+
 def _is_b64(value):
     return isinstance(value, dict) and len(value) == 1 and isinstance(
         value.get("b64"), str)
@@ -62,15 +96,13 @@ def _leaf(value, dtype):
         if isinstance(value, str):
             return value.encode("utf-8")
         if _is_b64(value):
-            try:
-                return base64.b64decode(value["b64"], validate=True)
-            except ValueError:
-                raise invalid_argument("Unable to base64 decode") from None
+            return _b64decode(value)
     elif kind == "float":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
     elif kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and \
+                _INT_RANGES[dtype][0] <= value <= _INT_RANGES[dtype][1]:
             return value
     elif kind == "bool":
         if isinstance(value, bool):
@@ -127,13 +159,18 @@ def to_array(value, dtype):
     return array.reshape(shape)
 
 
-def _rows_to_columns(instances, signature):
+def _rows_to_columns(body, signature):
     names = sorted(signature.inputs)
+    instances = body["instances"]
     if not isinstance(instances, list):
-        raise invalid_argument("Expected 'instances' to be a JSON array.")
+        raise invalid_argument(
+            f"JSON Value: {_value_text(body)} Excepting 'instances' to be an list/array")
+    if not instances:
+        raise invalid_argument(f"JSON Value: {_value_text(body)} No values in 'instances' array")
     single = len(names) == 1
     columns = {name: [] for name in names}
-    for instance in instances:
+    shapes = {}  # input name -> the shape of its first element: every element must have it
+    for index, instance in enumerate(instances):
         if isinstance(instance, dict) and not _is_b64(instance):
             missing = set(names) - set(instance)
             extra = set(instance) - set(names)
@@ -146,8 +183,10 @@ def _rows_to_columns(instances, signature):
                     f"{sorted(missing)[0]} of 'instances' list. Error: "
                     "missing named input")
             for name in names:
+                _same_shape(shapes, name, instance[name], index, f" key: {name}")
                 columns[name].append(instance[name])
         elif single:
+            _same_shape(shapes, names[0], instance, index, "")
             columns[names[0]].append(instance)
         else:
             raise invalid_argument(
@@ -155,6 +194,19 @@ def _rows_to_columns(instances, signature):
                 if isinstance(instance, list) else
                 f"Expecting object at item of input list, got {_value_text(instance)}")
     return columns
+
+
+def _same_shape(shapes, name, value, index, key):
+    """TF Serving's check that each element of 'instances' has the first element's shape."""
+    shape = _shape(value)
+    first = shapes.setdefault(name, shape)
+    if shape == first:
+        return
+    size, expected = math.prod(shape), math.prod(first)
+    detail = (f"Expecting tensor size: {expected} but got: {size}" if size != expected else
+              f"Expecting shape [{','.join(map(str, first))}] but got: [{','.join(map(str, shape))}]")
+    raise invalid_argument(f"Failed to process element: {index}{key} of 'instances' list. Error: "
+                           f"INVALID_ARGUMENT: {detail}")
 
 
 def _signature_name(body):
@@ -182,7 +234,7 @@ def predict_inputs(body, signature_for):
         raise invalid_argument("Missing 'inputs' or 'instances' key")
     signature = signature_for(signature_name)
     if "instances" in body:
-        fmt, columns = "row", _rows_to_columns(body["instances"], signature)
+        fmt, columns = "row", _rows_to_columns(body, signature)
     else:
         fmt, inputs = "columnar", body["inputs"]
         names = sorted(signature.inputs)
@@ -246,8 +298,7 @@ def _feature(name, value):
     items = value if isinstance(value, list) else [value]
     if all(isinstance(i, str) or _is_b64(i) for i in items) and items:
         feature.bytes_list.value.extend(
-            base64.b64decode(i["b64"]) if _is_b64(i) else i.encode("utf-8")
-            for i in items)
+            _b64decode(i) if _is_b64(i) else i.encode("utf-8") for i in items)
     elif all(isinstance(i, int) and not isinstance(i, bool) for i in items):
         feature.int64_list.value.extend(items)
     elif all(isinstance(i, (int, float)) and not isinstance(i, bool) for i in items):
@@ -273,9 +324,15 @@ def fill_examples_request(body, request):
     """Fills signature_name and input of a Classification/RegressionRequest."""
     signature_name = _signature_name(body)
     request.model_spec.signature_name = signature_name
-    examples = body.get("examples")
+    if "examples" not in body:
+        raise invalid_argument(f"JSON Value: {_value_text(body)} When method is classify, key 'examples' is "
+                               "expected and was not found")
+    examples = body["examples"]
     if not isinstance(examples, list):
-        raise invalid_argument("Expected 'examples' to be a JSON array.")
+        raise invalid_argument(
+            f"JSON Value: {_value_text(body)} Expecting 'examples' value to be an list/array")
+    if not examples:
+        raise invalid_argument(f"JSON Value: {_value_text(body)} 'examples' value is an empty array")
     if "context" in body:
         target = request.input.example_list_with_context
         target.context.CopyFrom(_example(body["context"], "context"))

@@ -90,25 +90,48 @@ def test_prometheus_metrics(rest):
     assert ':tensorflow:serving:request_count{model_name="default",status="OK"}' in text
 
 
-@pytest.mark.parametrize("path, body, code", [
-    ("/v1/models/nope:predict", {"instances": [1.0]}, 404),
-    ("/v1/models/default/versions/99:predict", {"instances": [1.0]}, 404),
-    ("/v1/models/default/labels/canary:predict", {"instances": [1.0]}, 400),
-    ("/v1/models/default:predict", {"signature_name": "nope", "instances": [1.0]}, 400),
-    ("/v1/models/default:predict", {"signature_name": 100}, 400),
-    ("/v1/models/default:predict", {"instances": ["two"]}, 400),
-    ("/v1/models/default:predict", {"instances": [[1.0], [2.0, 3.0]]}, 400),
-    ("/v1/models/default:predict", {"nothing": 1}, 400),
-    ("/v1/models/default:classify", {"signature_name": "classify_x_to_y",
-                                     "examples": []}, 400),
-    ("/v1/models/default:regress", {"signature_name": "classify_x_to_y",
-                                    "examples": [{"x": 1.0}]}, 400),
-    ("/v1/models/default:explain", {"instances": [1.0]}, 400),
+@pytest.mark.parametrize("path, body, code, message", [
+    ("/v1/models/nope:predict", {"instances": [1.0]}, 404, "Servable not found for request: Latest(nope)"),
+    ("/v1/models/default/versions/99:predict", {"instances": [1.0]}, 404,
+     "Servable not found for request: Specific(default, 99)"),
+    ("/v1/models/default/labels/canary:predict", {"instances": [1.0]}, 400,
+     "Unrecognized servable version label: canary"),
+    ("/v1/models/default:predict", {"signature_name": "nope", "instances": [1.0]}, 400,
+     'Serving signature name: "nope" not found in signature def'),
+    ("/v1/models/default:predict", {"signature_name": 100}, 400,
+     "not formatted correctly. 'signature_name' key must be a string value."),
+    ("/v1/models/default:predict", {"instances": ["two"]}, 400,
+     'JSON Value: "two" Type: String is not of expected type: float'),
+    ("/v1/models/default:predict", {"instances": [[1.0], [2.0, 3.0]]}, 400,
+     "Failed to process element: 1 of 'instances' list. Error: "),
+    ("/v1/models/default:predict", {"instances": [[1.0], [2.0, 3.0]]}, 400, "Expecting tensor size: 1 but got: 2"),
+    ("/v1/models/default:predict", {"nothing": 1}, 400, "Missing 'inputs' or 'instances' key"),
+    ("/v1/models/default:predict", {"instances": []}, 400, "No values in 'instances' array"),
+    ("/v1/models/default:predict", {"instances": 2.0}, 400, "Excepting 'instances' to be an list/array"),
+    ("/v1/models/default:classify", {"signature_name": "classify_x_to_y", "examples": []}, 400,
+     "'examples' value is an empty array"),
+    ("/v1/models/default:classify", {"signature_name": "classify_x_to_y"}, 400,
+     "key 'examples' is expected and was not found"),
+    ("/v1/models/default:classify", {"signature_name": "classify_x_to_y", "examples": [{"x": {"b64": "!!x"}}]},
+     400, "Unable to base64 decode"),
+    ("/v1/models/default:regress", {"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}]}, 400,
+     "No output tensor named outputs in regression signature"),
+    ("/v1/models/default:explain", {"instances": [1.0]}, 400, "Malformed request: POST /v1/models/default:explain"),
 ])
-def test_rest_errors(rest, path, body, code):
+def test_rest_errors(rest, path, body, code, message):
     status, payload = http("POST", rest + path, body)
-    assert status == code
-    assert isinstance(payload["error"], str) and payload["error"]
+    assert (status, message in payload["error"]) == (code, True), payload
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b'{"instances": [1e999999]}', "JSON Parse error: Number too big to be stored in double. at offset: 15"),
+    (b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "JSON Parse error"),
+    (b'{"instances": [1.0', "JSON Parse error"),
+    (b"\xff\xfe", "JSON Parse error: Invalid encoding in string. at offset: 0"),
+])
+def test_malformed_json_bodies_are_invalid_arguments(rest, raw, message):
+    status, payload = http("POST", f"{rest}/v1/models/default:predict", raw=raw)
+    assert (status, message in payload["error"]) == (400, True), payload
 
 
 def test_unknown_model_status(rest):
