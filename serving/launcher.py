@@ -5,7 +5,7 @@ import logging
 import os
 import shutil
 
-from serving.options import DEFAULT_MAX_REQUEST_BYTES, EMBEDDED_ONLY, ServerOptions, flag_args
+from serving.options import DEFAULT_MAX_REQUEST_BYTES, EMBEDDED_ONLY, ServerOptions, absolute_path, flag_args
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def binary_command(binary, options: ServerOptions):
     except the request-size bound, which becomes a gRPC channel argument."""
     adjusted = ServerOptions(**vars(options))
     if options.model_base_path:
-        adjusted.model_base_path = os.path.abspath(options.model_base_path)
+        adjusted.model_base_path = absolute_path(options.model_base_path)
     if options.max_request_bytes != DEFAULT_MAX_REQUEST_BYTES:
         extra = f"grpc.max_receive_message_length={options.max_request_bytes}"
         adjusted.grpc_channel_arguments = ",".join(

@@ -8,6 +8,7 @@ import grpc
 from tensorflow_serving.apis import get_model_status_pb2
 
 from serving.errors import ServingError, invalid_argument, not_found
+from serving.options import is_uri
 from serving.version_manager import ModelVersions
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,11 @@ def validate_config(config):
         seen.add(model.name)
         if not model.base_path:
             raise invalid_argument(f"Model {model.name} has no base_path.")
+        if is_uri(model.base_path):
+            raise invalid_argument(
+                f"Model {model.name} has base_path {model.base_path}: the embedded server reads local folders "
+                "only; serve it with tensorflow_model_server (on PATH or $TF_SERVING_BINARY, which `serve` "
+                "runs when installed), or copy its versions to a local folder")
         if model.model_platform not in _PLATFORMS:
             raise invalid_argument(
                 f"Model {model.name} requests unsupported platform "

@@ -3,6 +3,7 @@ files they point at."""
 
 import dataclasses
 import os
+import re
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -11,6 +12,7 @@ from serving.config_protos import BatchingParameters, MonitoringConfig, SSLConfi
 from serving.errors import invalid_argument
 
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024  # gRPC's own default receive limit
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 @dataclasses.dataclass
@@ -78,9 +80,20 @@ def model_server_config(options):
     config = model_server_config_pb2.ModelServerConfig()
     model = config.model_config_list.config.add()
     model.name = options.model_name
-    model.base_path = os.path.abspath(options.model_base_path)
+    model.base_path = absolute_path(options.model_base_path)
     model.model_platform = "tensorflow"
     return config
+
+
+def is_uri(path):
+    """gs://, s3://, hdfs://...: a location TF Serving reads through its file systems, not a local path."""
+    return bool(_URI.match(path))
+
+
+def absolute_path(path):
+    """A local path made absolute (the server may run elsewhere than the shell); a URI as given, since
+    os.path.abspath would turn gs://b/m into <cwd>/gs:/b/m."""
+    return path if is_uri(path) else os.path.abspath(path)
 
 
 def batching_parameters(options):

@@ -163,3 +163,19 @@ def test_handle_reload_config_request(start_server, bases):
         stub.HandleReloadConfigRequest(reload_request(duplicate), RPC_TIMEOUT)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert predict(endpoint.channel, "half_plus_three") == (1, 4.0)
+
+
+def test_uri_base_paths_are_passed_on_as_given_and_the_embedded_server_refuses_them_clearly():
+    from serving import launcher
+    from serving.errors import ServingError
+    from serving.options import ServerOptions, model_server_config
+    from serving.server import ModelServer
+
+    options = ServerOptions(port=0, model_name="m", model_base_path="gs://bucket/models/m")
+    assert model_server_config(options).model_config_list.config[0].base_path == "gs://bucket/models/m"
+    assert "--model_base_path=gs://bucket/models/m" in launcher.binary_command("/bin/tfs", options)
+    with pytest.raises(ServingError) as raised:
+        ModelServer(options).start()
+    assert raised.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "Model m has base_path gs://bucket/models/m: the embedded server reads local folders only; serve it " \
+           "with tensorflow_model_server" in raised.value.message
