@@ -147,12 +147,12 @@ def _example_signature(servable, spec, method, label, check_method_name):
     return name, signature, input_key
 
 
-def _run_examples(servable, name, input_key, examples, keys):
+def _run_examples(servable, name, input_key, examples, keys, runner=None):
     batch = np.array(examples, dtype=object)
-    return servable.run(name, {input_key: batch}, keys)
+    return (runner or servable.run)(name, {input_key: batch}, keys)
 
 
-def classification_result(servable, request, check_method_name=False):
+def classification_result(servable, request, check_method_name=False, runner=None):
     name, signature, input_key = _example_signature(
         servable, request.model_spec, CLASSIFY_METHOD, "classification",
         check_method_name)
@@ -162,7 +162,7 @@ def classification_result(servable, request, check_method_name=False):
             "Expected classification signature outputs to contain at least one "
             f"of {{{CLASSES_KEY}, {SCORES_KEY}}}.")
     examples = serialized_examples(request.input)
-    outputs = _run_examples(servable, name, input_key, examples, keys)
+    outputs = _run_examples(servable, name, input_key, examples, keys, runner)
     classes, scores = outputs.get(CLASSES_KEY), outputs.get(SCORES_KEY)
     for label, tensor in (("classes", classes), ("scores", scores)):
         if tensor is not None and (tensor.ndim != 2 or tensor.shape[0] != len(examples)):
@@ -188,7 +188,7 @@ def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def regression_result(servable, request, check_method_name=False):
+def regression_result(servable, request, check_method_name=False, runner=None):
     name, signature, input_key = _example_signature(
         servable, request.model_spec, REGRESS_METHOD, "regression",
         check_method_name)
@@ -197,7 +197,7 @@ def regression_result(servable, request, check_method_name=False):
             f"No output tensor named {REGRESS_OUTPUT_KEY} in regression signature")
     examples = serialized_examples(request.input)
     values = _run_examples(servable, name, input_key, examples,
-                           [REGRESS_OUTPUT_KEY])[REGRESS_OUTPUT_KEY]
+                           [REGRESS_OUTPUT_KEY], runner)[REGRESS_OUTPUT_KEY]
     if values.shape not in ((len(examples),), (len(examples), 1)):
         raise invalid_argument(
             "Expected output Tensor shape to be either "
@@ -209,15 +209,16 @@ def regression_result(servable, request, check_method_name=False):
     return name, result
 
 
-def classify(servable, request, check_method_name=False):
-    name, result = classification_result(servable, request, check_method_name)
+def classify(servable, request, check_method_name=False, runner=None):
+    """`runner(signature_name, inputs, output_keys)` executes the signature (default servable.run)."""
+    name, result = classification_result(servable, request, check_method_name, runner)
     response = classification_pb2.ClassificationResponse(result=result)
     fill_model_spec(response.model_spec, servable, name)
     return response
 
 
-def regress(servable, request, check_method_name=False):
-    name, result = regression_result(servable, request, check_method_name)
+def regress(servable, request, check_method_name=False, runner=None):
+    name, result = regression_result(servable, request, check_method_name, runner)
     response = regression_pb2.RegressionResponse(result=result)
     fill_model_spec(response.model_spec, servable, name)
     return response
@@ -242,7 +243,7 @@ def check_multi_inference(request):
                 f"Unsupported signature method_name: {task.method_name}")
 
 
-def multi_inference(servable, request, check_method_name=False):
+def multi_inference(servable, request, check_method_name=False, runner=None):
     check_multi_inference(request)
     response = inference_pb2.MultiInferenceResponse()
     for task in request.tasks:
@@ -251,12 +252,13 @@ def multi_inference(servable, request, check_method_name=False):
             sub = classification_pb2.ClassificationRequest(
                 model_spec=task.model_spec, input=request.input)
             name, classification = classification_result(servable, sub,
-                                                         check_method_name)
+                                                         check_method_name, runner)
             result.classification_result.CopyFrom(classification)
         else:
             sub = regression_pb2.RegressionRequest(
                 model_spec=task.model_spec, input=request.input)
-            name, regression = regression_result(servable, sub, check_method_name)
+            name, regression = regression_result(servable, sub, check_method_name,
+                                                 runner)
             result.regression_result.CopyFrom(regression)
         fill_model_spec(result.model_spec, servable, name)
     return response

@@ -81,7 +81,9 @@ class ModelServer:
         prometheus = monitoring.prometheus_config
         self.metrics = Metrics()
         if options.enable_batching:
-            self.batcher = Batcher(**opts.batching_parameters(options))
+            self.batcher = Batcher(**opts.batching_parameters(options),
+                                   observe_runtime=lambda name, seconds: self.metrics.observe_runtime(
+                                       name, "Predict", seconds))
         self.registry = ModelRegistry(
             self._load, on_load=self._on_load,
             max_load_retries=options.max_num_load_retries,

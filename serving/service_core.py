@@ -31,14 +31,17 @@ class ServingCore:
         self._request_logger = request_logger
 
     def _runner(self, servable, api):
-        run = self._batcher.runner(servable) if self._batcher else servable.run
+        """How `api` runs the model: Predict through the batcher when batching is on (which reports each task's
+        time in the model, not in its queue), else servable.run, timed here."""
+        if self._batcher and api == "Predict":
+            return self._batcher.runner(servable)
         if not self._metrics:
-            return run
+            return servable.run
 
         def timed(*args):
             start = time.perf_counter()
             try:
-                return run(*args)
+                return servable.run(*args)
             finally:
                 self._metrics.observe_runtime(servable.name, api,
                                               time.perf_counter() - start)
@@ -99,14 +102,8 @@ class ServingCore:
                 servable = handle.servable
                 name, signature, inputs, keys = inference.prepare_predict(
                     servable, request)
-                start = time.perf_counter()
-                try:
-                    outputs = await self._batcher.submit_async(servable, name, inputs,
-                                                               keys, pool)
-                finally:
-                    if self._metrics:
-                        self._metrics.observe_runtime(servable.name, "Predict",
-                                                      time.perf_counter() - start)
+                outputs = await self._batcher.submit_async(servable, name, inputs,
+                                                           keys, pool)
                 response = inference.predict_response(servable, name, signature,
                                                       keys, outputs)
                 model = self.registry.model(spec.name)
@@ -116,20 +113,23 @@ class ServingCore:
     def classify(self, request, entrypoint="GRPC"):
         _require_spec(request)
         return self._serve("Classify", entrypoint, request, request.model_spec,
-                           lambda s: inference.classify(s, request, self._check),
+                           lambda s: inference.classify(s, request, self._check,
+                                                        self._runner(s, "Classify")),
                            "classify_log")
 
     def regress(self, request, entrypoint="GRPC"):
         _require_spec(request)
         return self._serve("Regress", entrypoint, request, request.model_spec,
-                           lambda s: inference.regress(s, request, self._check),
+                           lambda s: inference.regress(s, request, self._check,
+                                                       self._runner(s, "Regress")),
                            "regress_log")
 
     def multi_inference(self, request, entrypoint="GRPC"):
         inference.check_multi_inference(request)
         return self._serve(
             "MultiInference", entrypoint, request, request.tasks[0].model_spec,
-            lambda s: inference.multi_inference(s, request, self._check),
+            lambda s: inference.multi_inference(s, request, self._check,
+                                                self._runner(s, "MultiInference")),
             "multi_inference_log")
 
     def model_metadata(self, request, entrypoint="GRPC"):
