@@ -67,9 +67,8 @@ def server_options(function):
     return function
 
 
-def run_embedded(options, stop_event=None, console=None):
-    """Runs the embedded server until SIGINT/SIGTERM or stop_event is set; says where it listens on `console`
-    (stderr by default)."""
+def run_embedded(options, stop_event=None):
+    """Runs the embedded server until SIGINT/SIGTERM or stop_event is set (it logs where it listens)."""
     from serving.server import ModelServer
 
     stop_event = stop_event or threading.Event()
@@ -77,9 +76,6 @@ def run_embedded(options, stop_event=None, console=None):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop_event.set())
     server = ModelServer(options).start()
-    click.echo(f"Serving gRPC on {options.host}:{server.grpc_port}"
-               + (f", REST on {options.host}:{server.rest_port}" if server.rest_port
-                  else ""), file=console or sys.stderr)
     try:
         stop_event.wait()
     finally:
@@ -102,7 +98,7 @@ def serve(embedded, **flags):
     start(ServerOptions(**flags), embedded)
 
 
-def start(options, embedded=False, console=None):
+def start(options, embedded=False):
     """Execs tensorflow_model_server with `options` when it is installed (unless `embedded`), else runs the
     embedded server until a signal stops it."""
     from serving import launcher
@@ -112,7 +108,7 @@ def start(options, embedded=False, console=None):
     if binary:
         launcher.exec_binary(binary, options)
     try:
-        run_embedded(options, console=console)
+        run_embedded(options)
     except ServingError as exc:
         raise click.ClickException(f"Failed to start server. Error: {exc}") from None
 

@@ -59,7 +59,7 @@ def test_predict_reports_server_errors(endpoint):
 
 def test_serve_parses_tf_serving_flags(monkeypatch):
     captured = {}
-    monkeypatch.setattr(cli, "run_embedded", lambda options, **_: captured.update(o=options))
+    monkeypatch.setattr(cli, "run_embedded", lambda options: captured.update(o=options))
     monkeypatch.setattr(launcher, "find_binary", lambda: None)
     result = CliRunner().invoke(cli.serve, [
         "--port=9000", "--rest_api_port=9001", "--model_name=m",
@@ -74,7 +74,7 @@ def test_serve_parses_tf_serving_flags(monkeypatch):
 
 def test_serve_embedded_flag_skips_binary(monkeypatch):
     captured = {}
-    monkeypatch.setattr(cli, "run_embedded", lambda options, **_: captured.update(o=options))
+    monkeypatch.setattr(cli, "run_embedded", lambda options: captured.update(o=options))
     monkeypatch.setattr(launcher, "find_binary", lambda: "/bin/false")
     monkeypatch.setattr(launcher, "exec_binary", lambda *a: pytest.fail("exec'd"))
     result = CliRunner().invoke(cli.serve, ["--embedded", "--model_base_path=/m"])

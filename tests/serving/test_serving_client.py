@@ -7,7 +7,9 @@ import pytest
 
 from serving_test_helpers import free_port, make_base_path, write_model_config
 
-from serving.client import GrpcClient, RestClient, ServingClientError, make_client
+import numpy as np
+
+from serving.client import GrpcClient, LocalClient, RestClient, ServingClientError, make_client
 
 
 @pytest.fixture(scope="module")
@@ -15,6 +17,7 @@ def endpoint(start_server, model_store, tmp_path_factory):
     root = tmp_path_factory.mktemp("client")
     base = make_base_path(root, "text", model_store["text"], (1,))
     make_base_path(root, "text", model_store["text"], (2,))
+    ROOTS["text"] = base
     config = write_model_config(root / "models.config", [
         ("text", base, 'model_version_policy { all {} } '
                        'version_labels { key: "stable" value: 1 }'),
@@ -22,6 +25,9 @@ def endpoint(start_server, model_store, tmp_path_factory):
         ("tfx_style", make_base_path(root, "tfx", model_store["text_examples"], (1,)), ""),
     ])
     return start_server(model_config_file=config)
+
+
+ROOTS = {}
 
 
 def ports(endpoint):
@@ -89,3 +95,32 @@ def test_unavailable_after_retries_is_reported():
         with pytest.raises(ServingClientError) as info:
             client.predict({"x": [1.0]}, "m")
     assert info.value.code == "UNAVAILABLE"
+
+
+def _three_clients(endpoint):
+    grpc_port, rest_port = ports(endpoint)
+    return {"grpc": GrpcClient("127.0.0.1", grpc_port), "rest": RestClient("127.0.0.1", rest_port),
+            "local": LocalClient(ROOTS["text"], "text")}
+
+
+def test_the_three_clients_return_the_same_types_for_the_same_call(endpoint):
+    clients = _three_clients(endpoint)
+    results, statuses, texts = {}, {}, {}
+    for kind, client in clients.items():
+        with client:
+            results[kind] = client.predict({"text": np.array(["so good", "bad"], dtype=object)}, "text",
+                                           version=2)
+            texts[kind] = client.classify_text(["so good"], "text", version=2)[0]
+            statuses[kind] = client.model_status("text", version=2)
+    for kind, result in results.items():
+        outputs = result.outputs
+        assert sorted(outputs) == ["classes", "label", "scores"], kind
+        assert outputs["scores"].dtype == np.float32 and outputs["scores"].shape == (2, 2), kind
+        assert outputs["label"].tolist() == [b"positive", b"negative"], kind
+        assert outputs["classes"].tolist() == [[b"negative", b"positive"]] * 2, kind
+        np.testing.assert_array_equal(outputs["scores"], results["grpc"].outputs["scores"])
+    assert {kind: t.scores for kind, t in texts.items()} == {kind: texts["grpc"].scores for kind in texts}
+    assert all(type(v) is float for t in texts.values() for v in t.scores.values())
+    assert statuses["grpc"] == statuses["rest"] == [{"version": 2, "state": "AVAILABLE", "error_code": "OK",
+                                                     "error_message": ""}]
+    assert statuses["local"][0]["error_code"] == "OK" and statuses["local"][0]["version"] == 2

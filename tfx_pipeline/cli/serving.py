@@ -46,7 +46,7 @@ def serve(ctx: click.Context, config_path: Path, sample: Optional[int], verbose:
     options = ServerOptions(**flags)
     with QuietOutput(log_file_path(config.logs_dir, "serve"), verbose, console_loggers=("serving",)) as quiet:
         click.echo(f"log: {quiet.log_path}", file=quiet.console)
-        serving_cli.start(options, embedded, console=quiet.console)
+        serving_cli.start(options, embedded)
 
 
 def _wait_until_available(client, model: str, seconds: float) -> None:

@@ -1,0 +1,43 @@
+"""Code tests for the `mlops` command line: every command's help, and what `serve` passes to the server."""
+import pytest
+from click.testing import CliRunner
+
+from serving import cli as serving_cli
+from tfx_pipeline.cli import mlops
+
+COMMANDS = [["run"], ["report"], ["ingest"], ["schema", "propose"], ["serve"], ["predict"], ["airflow", "up"],
+            ["airflow", "down"], ["airflow", "status"], ["compile"], ["doctor"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_every_command_has_help_under_both_spellings(command, flag):
+    result = CliRunner().invoke(mlops, [*command, flag])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: mlops {' '.join(command)} ")
+
+
+def test_serve_help_lists_the_config_options_and_tf_servings_flags():
+    output = CliRunner().invoke(mlops, ["serve", "--help"]).output
+    for option in ("--config", "--sample", "--verbose", "--embedded", "--port", "--rest_api_port",
+                   "--model_config_file", "--enable_batching", "--monitoring_config_file"):
+        assert f"{option} " in output or f"{option}=" in output or f"{option}\n" in output, option
+
+
+def test_serve_fills_in_the_configs_model_unless_the_command_line_names_one(config_file, monkeypatch):
+    started = []
+    monkeypatch.setattr(serving_cli, "start", lambda options, embedded: started.append((options, embedded)))
+    path = config_file()
+    assert CliRunner().invoke(mlops, ["serve", "--config", str(path), "--port=9100", "--embedded"]).exit_code == 0
+    options, embedded = started[-1]
+    assert (options.model_name, options.port, embedded) == ("sentiment", 9100, True)
+    assert options.model_base_path == str(path.parent / "serving" / "sentiment")
+    result = CliRunner().invoke(mlops, ["serve", "--config", str(path), "--model_name=other",
+                                        "--model_base_path=/models/other"])
+    assert result.exit_code == 0, result.output
+    assert (started[-1][0].model_name, started[-1][0].model_base_path) == ("other", "/models/other")
+
+
+def test_an_unknown_flag_is_refused_as_tf_serving_would():
+    result = CliRunner().invoke(mlops, ["serve", "--no_such_flag=1"])
+    assert result.exit_code == 2 and "No such option: --no_such_flag" in result.output
