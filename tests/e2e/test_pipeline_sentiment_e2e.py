@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,6 +98,12 @@ def test_the_console_shows_progress_and_results_and_the_noise_goes_to_the_run_lo
     assert "Component transform is running." in text and "Epoch 1/12" in text
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _assert_evaluation_has_the_promised_metrics_and_slices(run):
     import tensorflow_model_analysis as tfma
 
@@ -125,7 +134,8 @@ def test_pushed_model_is_served_over_tf_serving_grpc(scenario):
     from serving.server import ModelServer
 
     config = scenario["config"]
-    server = ModelServer(ServerOptions(port=0, model_name="sentiment", model_base_path=str(config.push_root))).start()
+    server = ModelServer(ServerOptions(port=0, rest_api_port=_free_port(), model_name="sentiment",
+                                       model_base_path=str(config.push_root))).start()
     try:
         channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -152,6 +162,17 @@ def test_pushed_model_is_served_over_tf_serving_grpc(scenario):
         label = printed.output.split()[0]
         assert label in LABELS and "great crew" in printed.output
         assert f"(version {version_dirs(config.push_root)[-1].name})" in printed.output
+        # A client process imports TensorFlow's protos, not TensorFlow: a call takes well under a second.
+        code = ("import sys\nfrom tfx_pipeline.cli import main\ntry:\n    main(sys.argv[1:])\n"
+                "except SystemExit as exit:\n    print('EXIT', exit.code)\n"
+                "print('TENSORFLOW', 'tensorflow.python' in sys.modules)\n")
+        for rest, port in ((False, server.grpc_port), (True, server.rest_port)):
+            process = subprocess.run([sys.executable, "-c", code, "predict", "--config", str(scenario["config_path"]),
+                                      "--sample", str(SAMPLE), "--port", str(port), *(["--rest"] if rest else []),
+                                      "great crew", "lost my bag again"], capture_output=True, text=True, timeout=120)
+            lines = process.stdout.splitlines()
+            assert lines[-2:] == ["EXIT 0", "TENSORFLOW False"], process.stdout + process.stderr
+            assert [line.split()[0] in LABELS for line in lines[:2]] == [True, True]
     finally:
         server.stop()
 
@@ -176,7 +197,8 @@ def test_impossible_threshold_blesses_nothing_and_leaves_serving_unchanged(scena
     from pipeline_configs import write_config
 
     strict = {"accuracy": {"lower_bound": 1.0, "max_drop": 0.0}, "macro_f1": {"lower_bound": 0.1}}
-    config_path = write_config(scenario["folder"] / "sentiment.yaml", "sentiment",
+    # A config file of its own for the same workspace: the scenario's file stays as the other tests expect it.
+    config_path = write_config(scenario["folder"] / "strict.yaml", "sentiment",
                                trainer=FAST_TRAINER, evaluation={"thresholds": strict})
     config = effective_config(config_path, SAMPLE)
     before = tree_digest(config.paths.serving_root)
@@ -258,3 +280,16 @@ def test_a_failed_run_names_the_failing_component_and_shows_the_end_of_its_log(s
     assert tail[0].splitlines()[0].strip().endswith("Component data_gate is running.")
     assert all(line.strip() in text for line in tail[0].splitlines())
     assert "Traceback" in text.split("Component data_gate is running.")[-1]
+
+
+def test_report_finds_the_run_by_workdir_or_pipeline_root_whatever_the_config_says(scenario):
+    """The repository's own config points at work/; the command line moves it to this test's workspace."""
+    config = scenario["config"]
+    default_config = str(Path(__file__).resolve().parents[2] / "configs" / "sentiment.yaml")
+    workdir = config.paths.workdir.parent.parent  # <folder>/work: the sample lives in samples/<N> under it
+    by_workdir = run_cli("report", "--config", default_config, "--workdir", str(workdir), "--sample", str(SAMPLE))
+    assert by_workdir.exit_code == 0, by_workdir.output
+    assert by_workdir.output.startswith(f"pipeline run {report(config).run_id} (recorded by TFX's IR launcher)")
+    by_root = run_cli("report", "--config", default_config, "--workdir", str(workdir), "--sample", str(SAMPLE),
+                      "--pipeline-root", str(config.pipeline_root))
+    assert by_root.output == by_workdir.output

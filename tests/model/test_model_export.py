@@ -89,5 +89,12 @@ def test_tf_example_signature_is_a_classify_signature(trained, transform_output,
     assert set(classify.inputs) == {"inputs"} and set(classify.outputs) == {"classes", "scores"}
     assert signatures[features.SERVING_DEFAULT].method_name == "tensorflow/serving/predict"
     assert set(signatures[features.SERVING_DEFAULT].inputs) == {"text"}
-    # The fingerprint was rewritten after the signature change, so it still describes saved_model.pb.
-    assert tf.saved_model.experimental.read_fingerprint(str(export_dir)).saved_model_checksum != 0
+    # The fingerprint was rewritten after the signature change: it is the one saved_model.pb has now (the Pusher
+    # compares fingerprints to skip a model already served, so a stale one would push or skip wrongly).
+    from tensorflow.core.protobuf import fingerprint_pb2
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+
+    fresh = fingerprint_pb2.FingerprintDef.FromString(fingerprinting.CreateFingerprintDef(str(export_dir)))
+    stored = fingerprint_pb2.FingerprintDef.FromString((export_dir / "fingerprint.pb").read_bytes())
+    assert stored.saved_model_checksum == fresh.saved_model_checksum != 0
+    assert stored == fresh

@@ -134,10 +134,11 @@ def test_the_scheduler_runs_every_task_and_a_model_is_pushed(daemons):
     config = daemons["config"]
     assert daemons["run_state"] == "success", daemons["task_states"]
     assert set(daemons["task_states"].values()) == {"success"} and len(daemons["task_states"]) == 10
-    assert len(version_dirs(config.push_root)) == 1
+    [version] = version_dirs(config.push_root)
     report = daemons["report"]
     assert report.exit_code == 0, report.output
-    assert "pusher" in report.output and "pushed" in report.output
+    assert re.search(r"^pusher +ran ", report.output, re.MULTILINE), report.output
+    assert f"pushed: {version}\n" in report.output + "\n"
 
 
 def test_down_stops_both_daemons(daemons):

@@ -91,3 +91,16 @@ def test_sample_gets_its_own_workspace():
     assert sample.paths.workdir == config.paths.workdir / "samples" / "500"
     assert sample.push_root == sample.paths.workdir / "serving" / "sentiment"
     assert sample.pipeline_root == sample.paths.workdir / "pipeline"
+
+
+def test_a_workdir_override_moves_spans_artifacts_and_logs_but_not_the_serving_root(config_file, tmp_path):
+    config = load_config(config_file())
+    moved = config.with_overrides(workdir=str(tmp_path / "elsewhere"))
+    assert moved.paths.data_root == tmp_path / "elsewhere" / "data"
+    assert moved.pipeline_root == tmp_path / "elsewhere" / "pipeline"
+    assert moved.metadata_path == tmp_path / "elsewhere" / "pipeline" / "metadata.sqlite"
+    assert moved.logs_dir == tmp_path / "elsewhere" / "logs"
+    assert moved.paths.serving_root == config.paths.serving_root
+    sample = config.with_overrides(workdir="rel/dir", sample=100)
+    assert sample.paths.workdir == Path("rel/dir").resolve() / "samples" / "100"
+    assert sample.push_root == Path("rel/dir").resolve() / "samples" / "100" / "serving" / "sentiment"
