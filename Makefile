@@ -32,8 +32,10 @@ $(STAMP): $(LOCKS)
 # The pipeline, then the pushed model served (TF Serving's binary if installed, else the embedded server)
 # and asked over gRPC; the server stops when the predictions are printed.
 run: install
-	$(BIN)/mlops run
+	@echo "==> mlops run (the pipeline on LocalDagRunner; TensorFlow's output goes to the run's log file)"
+	@$(BIN)/mlops run
 	@mkdir -p work
+	@echo "==> mlops serve in the background (its console: work/serve.log), then mlops predict over gRPC"
 	@$(BIN)/mlops serve --port=8500 --rest_api_port=8501 > work/serve.log 2>&1 & pid=$$!; \
 	  trap 'kill $$pid 2>/dev/null' EXIT; \
 	  $(BIN)/mlops predict --wait 120 "Thank you for the quick help, the crew was wonderful!" \
