@@ -73,7 +73,7 @@ def list_versions(base_path):
     try:
         names = os.listdir(base_path)
     except OSError as exc:
-        log.warning("Cannot read base path %s: %s", base_path, exc)
+        log.debug("Cannot read base path %s: %s", base_path, exc)
         return None
     versions = {}
     for name in names:
@@ -110,6 +110,7 @@ class ModelVersions:
         self._cond = threading.Condition()
         self._entries = {}
         self._unloaders = []
+        self._unreadable = False
 
     @property
     def name(self):
@@ -122,7 +123,15 @@ class ModelVersions:
         """One reconcile step: load aspired versions, retire replaced ones."""
         found = list_versions(self.config.base_path)
         if found is None:
+            # Said once, not at every poll: a server may well start before the first push.
+            if not self._unreadable:
+                log.warning("Model %s: cannot read its base path %s (yet); serving it once versions appear",
+                            self.name, self.config.base_path)
+            self._unreadable = True
             return
+        if self._unreadable:
+            log.info("Model %s: base path %s is readable now", self.name, self.config.base_path)
+            self._unreadable = False
         wanted = aspired(self.config.model_version_policy, found)
         for version in sorted(wanted, reverse=True):
             self._maybe_load(version, wanted[version])

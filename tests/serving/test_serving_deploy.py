@@ -36,6 +36,20 @@ def test_config_files_parse_as_tf_serving_protos():
     assert monitoring.prometheus_config.enable
 
 
+def test_the_host_config_points_at_the_serving_roots_of_the_shipped_configs():
+    import yaml as yaml_module
+
+    repository = os.path.dirname(os.path.dirname(DEPLOY))
+    local = text_format.Parse(read("models.local.config"), model_server_config_pb2.ModelServerConfig())
+    in_containers = text_format.Parse(read("models.config"), model_server_config_pb2.ModelServerConfig())
+    assert [m.name for m in local.model_config_list.config] == [m.name for m in in_containers.model_config_list.config]
+    for model in local.model_config_list.config:
+        config_file = os.path.join(repository, "configs", f"{model.name}.yaml")
+        paths = yaml_module.safe_load(open(config_file))["paths"]
+        serving_root = os.path.normpath(os.path.join(repository, "configs", paths["serving_root"]))
+        assert os.path.join(repository, model.base_path) == os.path.join(serving_root, model.name)
+
+
 def _flags_accepted_by_serve(args):
     context = cli.serve.make_context("serve", list(args) + ["--embedded"])
     return context.params
