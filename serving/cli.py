@@ -46,7 +46,19 @@ _HELP = {
                                                    "versions not yet loaded.",
     "host": "Interface to bind (embedded server only).",
     "max_request_bytes": "Largest accepted request, gRPC and REST (embedded only).",
+    "request_log_dir": "Log sampled requests as PredictionLog TFRecords under DIR/<model>/<version>/ "
+                       "(embedded and proxy only; empty = off).",
+    "request_log_sampling_rate": "Share of requests logged (0 to 1).",
+    "request_log_max_file_bytes": "Start a new log file past this size.",
+    "request_log_max_file_seconds": "Start a new log file past this age.",
+    "request_log_queue_size": "Records waiting to be written; beyond, they are dropped and counted.",
+    "monitoring_extra_file": "A Prometheus text file served with the metrics (mlops monitor's gauges).",
+    "proxy_to": "HOST:GRPC_PORT[:REST_PORT]: do not load models; forward every call to that server and log the "
+                "requests (for tensorflow_model_server, which cannot log).",
 }
+
+
+_OWN_FLAGS = ("proxy_to", "request_log_dir", "request_log_sampling_rate", "monitoring_extra_file")
 
 
 def _server_option(field):
@@ -56,7 +68,9 @@ def _server_option(field):
         return click.option(f"--{field.name}", type=click.BOOL, default=default,
                             is_flag=False, flag_value=True, show_default=True,
                             help=_HELP[field.name])
-    return click.option(f"--{field.name}", type=type(default), default=default,
+    # TF Serving's flags are spelt with underscores; our own also answer to dashes (--proxy-to).
+    names = [f"--{field.name}"] + ([f"--{field.name.replace('_', '-')}"] if field.name in _OWN_FLAGS else [])
+    return click.option(*names, field.name, type=type(default), default=default,
                         show_default=True, help=_HELP[field.name])
 
 
@@ -68,14 +82,18 @@ def server_options(function):
 
 
 def run_embedded(options, stop_event=None):
-    """Runs the embedded server until SIGINT/SIGTERM or stop_event is set (it logs where it listens)."""
-    from serving.server import ModelServer
+    """Runs the embedded server, or with --proxy_to the logging proxy, until SIGINT/SIGTERM or stop_event is set
+    (it logs where it listens)."""
+    if options.proxy_to:
+        from serving.proxy import ProxyServer as server_class
+    else:
+        from serving.server import ModelServer as server_class
 
     stop_event = stop_event or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop_event.set())
-    server = ModelServer(options).start()
+    server = server_class(options).start()
     try:
         stop_event.wait()
     finally:
@@ -104,7 +122,7 @@ def start(options, embedded=False):
     from serving import launcher
     from serving.errors import ServingError
 
-    binary = None if embedded else launcher.find_binary()
+    binary = None if embedded or options.proxy_to else launcher.find_binary()
     if binary:
         launcher.exec_binary(binary, options)
     try:

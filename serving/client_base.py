@@ -20,6 +20,9 @@ class TextPrediction:
     label: str
     scores: dict[str, float]
     model_version: int | None  # REST predict responses do not carry it
+    # The server's id of the request (x-request-id): the key `mlops feedback` joins labels on. A request of
+    # several texts logs them as <id>#0, <id>#1, ...
+    request_id: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +30,7 @@ class PredictResult:
     outputs: dict[str, np.ndarray]
     model_version: int | None
     signature_name: str
+    request_id: str | None = None
 
 
 class ServingClientError(RuntimeError):
@@ -77,9 +81,11 @@ def _text_predictions(texts, result, label_key, scores_key, classes_key):
                  else [str(i) for i in range(scores.shape[1])])
         label = (text(np.asarray(labels).reshape(-1)[row]) if labels is not None
                  else names[int(np.argmax(scores[row]))])
+        request_id = result.request_id if result.request_id is None or len(texts) == 1 else \
+            f"{result.request_id}#{row}"
         predictions.append(TextPrediction(
             text=item, label=label, scores={n: float(s) for n, s in zip(names, scores[row])},
-            model_version=result.model_version))
+            model_version=result.model_version, request_id=request_id))
     return predictions
 
 
@@ -87,8 +93,8 @@ class TextClient:
     """classify_text on top of a client's predict and signature_inputs."""
 
     def predict(self, inputs: Mapping[str, object], model: str, *, version: int | None = None,
-                label: str | None = None, signature: str = "",
-                output_filter: Sequence[str] = ()) -> PredictResult:
+                label: str | None = None, signature: str = "", output_filter: Sequence[str] = (),
+                request_id: str | None = None) -> PredictResult:
         raise NotImplementedError
 
     def signature_inputs(self, model: str, signature: str = "", *, version: int | None = None,
@@ -100,7 +106,8 @@ class TextClient:
                       signature: str = "", input_key: str | None = None,
                       label_key: str = "label", scores_key: str = "scores",
                       classes_key: str = "classes",
-                      example_feature: str | None = None) -> list[TextPrediction]:
+                      example_feature: str | None = None,
+                      request_id: str | None = None) -> list[TextPrediction]:
         """Runs a text model. input_key defaults to the signature's only input, read from the model's metadata.
         With example_feature set, each text is sent as a serialized tf.Example holding it under that feature
         name, the usual input of TFX-exported serving signatures."""
@@ -112,7 +119,7 @@ class TextClient:
             input_key = inputs[0]
         payload = [example_bytes(example_feature, t) for t in texts] if example_feature else texts
         result = self.predict({input_key: string_array(payload)}, model, version=version, label=label,
-                              signature=signature)
+                              signature=signature, request_id=request_id)
         return _text_predictions(texts, result, label_key, scores_key, classes_key)
 
     def close(self) -> None:

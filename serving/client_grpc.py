@@ -49,11 +49,14 @@ class GrpcClient(TextClient):
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
 
-    def _call(self, method, request):
+    def _call(self, method, request, request_id=None):
+        """The response, and the request id the server returned (None from servers that send none)."""
         grpc = self._grpc
+        metadata = [("x-request-id", request_id)] if request_id else None
         for attempt in range(self.retries + 1):
             try:
-                return method(request, timeout=self.timeout)
+                response, call = method.with_call(request, timeout=self.timeout, metadata=metadata)
+                return response, dict(call.initial_metadata() or ()).get("x-request-id")
             except grpc.RpcError as exc:
                 # UNAVAILABLE means nothing ran (server starting, restarting or shedding load), so retrying
                 # cannot apply a request twice.
@@ -71,8 +74,8 @@ class GrpcClient(TextClient):
         spec.signature_name = signature
 
     def predict(self, inputs: Mapping[str, object], model: str, *, version: int | None = None,
-                label: str | None = None, signature: str = "",
-                output_filter: Sequence[str] = ()) -> PredictResult:
+                label: str | None = None, signature: str = "", output_filter: Sequence[str] = (),
+                request_id: str | None = None) -> PredictResult:
         from tensorflow_serving.apis import predict_pb2
 
         from serving import tensors
@@ -81,11 +84,11 @@ class GrpcClient(TextClient):
         self._spec(request.model_spec, model, version, label, signature)
         for key, value in inputs.items():
             request.inputs[key].CopyFrom(tensors.to_tensor_proto(as_array(value)))
-        response = self._call(self._predict.Predict, request)
+        response, returned_id = self._call(self._predict.Predict, request, request_id)
         return PredictResult(
             outputs={k: tensors.to_numpy(v, k) for k, v in response.outputs.items()},
             model_version=response.model_spec.version.value,
-            signature_name=response.model_spec.signature_name)
+            signature_name=response.model_spec.signature_name, request_id=returned_id)
 
     def signature_inputs(self, model: str, signature: str = "", *, version: int | None = None,
                          label: str | None = None) -> list[str]:
@@ -93,7 +96,7 @@ class GrpcClient(TextClient):
 
         request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
         self._spec(request.model_spec, model, version, label)
-        response = self._call(self._predict.GetModelMetadata, request)
+        response, _ = self._call(self._predict.GetModelMetadata, request)
         signatures = get_model_metadata_pb2.SignatureDefMap()
         response.metadata["signature_def"].Unpack(signatures)
         name = signature or DEFAULT_SIGNATURE
@@ -106,7 +109,7 @@ class GrpcClient(TextClient):
 
         request = get_model_status_pb2.GetModelStatusRequest()
         self._spec(request.model_spec, model, version, None)
-        response = self._call(self._models.GetModelStatus, request)
+        response, _ = self._call(self._models.GetModelStatus, request)
         return [{"version": s.version,
                  "state": get_model_status_pb2.ModelVersionStatus.State.Name(s.state),
                  "error_code": status_name(s.status.error_code),

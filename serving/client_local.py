@@ -51,8 +51,8 @@ class LocalClient(TextClient):
         return self._loaded[chosen]
 
     def predict(self, inputs: Mapping[str, object], model: str, *, version: int | None = None,
-                label: str | None = None, signature: str = "",
-                output_filter: Sequence[str] = ()) -> PredictResult:
+                label: str | None = None, signature: str = "", output_filter: Sequence[str] = (),
+                request_id: str | None = None) -> PredictResult:
         from tensorflow_serving.apis import predict_pb2
 
         from serving import inference, tensors
@@ -70,7 +70,7 @@ class LocalClient(TextClient):
             raise ServingClientError(exc.code.name, exc.message) from None
         return PredictResult(outputs={k: tensors.to_numpy(v, k) for k, v in response.outputs.items()},
                              model_version=response.model_spec.version.value,
-                             signature_name=response.model_spec.signature_name)
+                             signature_name=response.model_spec.signature_name, request_id=request_id)
 
     def signature_inputs(self, model: str, signature: str = "", *, version: int | None = None,
                          label: str | None = None) -> list[str]:

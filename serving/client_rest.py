@@ -76,14 +76,15 @@ class RestClient(TextClient):
             return f"/v1/models/{model}/labels/{label}"
         return f"/v1/models/{model}"
 
-    def _call(self, method, path, body=None):
+    def _call(self, method, path, body=None, request_id=None):
+        """The JSON answer, and the request id the server returned (None from servers that send none)."""
         data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json", **({"X-Request-Id": request_id} if request_id else {})}
         for attempt in range(self.retries + 1):
-            request = urllib.request.Request(self.base + path, data=data, method=method,
-                                             headers={"Content-Type": "application/json"})
+            request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read())
+                    return json.loads(response.read()), response.headers.get("X-Request-Id")
             except urllib.error.HTTPError as exc:
                 payload = exc.read()
                 if exc.code != 503 or attempt == self.retries:
@@ -101,7 +102,7 @@ class RestClient(TextClient):
         """The signature's JSON SignatureDef, fetched once per model, version or label, and name."""
         key = (model, version, label, signature or DEFAULT_SIGNATURE)
         if key not in self._signatures:
-            reply = self._call("GET", self._path(model, version, label) + "/metadata")
+            reply, _ = self._call("GET", self._path(model, version, label) + "/metadata")
             signatures = reply["metadata"]["signature_def"]["signature_def"]
             if key[3] not in signatures:
                 raise ServingClientError("FAILED_PRECONDITION", f'Serving signature key "{key[3]}" not found.')
@@ -109,13 +110,13 @@ class RestClient(TextClient):
         return self._signatures[key]
 
     def predict(self, inputs: Mapping[str, object], model: str, *, version: int | None = None,
-                label: str | None = None, signature: str = "",
-                output_filter: Sequence[str] = ()) -> PredictResult:
+                label: str | None = None, signature: str = "", output_filter: Sequence[str] = (),
+                request_id: str | None = None) -> PredictResult:
         declared = self._signature(model, version, label, signature).get("outputs", {})
         body = {"inputs": {k: _jsonable(v) for k, v in inputs.items()}}
         if signature:
             body["signature_name"] = signature
-        reply = self._call("POST", self._path(model, version, label) + ":predict", body)
+        reply, returned_id = self._call("POST", self._path(model, version, label) + ":predict", body, request_id)
         outputs = reply["outputs"]
         names = list(output_filter) or sorted(declared)
         if not isinstance(outputs, dict):
@@ -123,14 +124,15 @@ class RestClient(TextClient):
             outputs = {names[0] if len(names) == 1 else "": outputs}
         arrays = {k: _typed(v, declared.get(k, {}).get("dtype")) for k, v in outputs.items()
                   if not output_filter or k in output_filter}
-        return PredictResult(outputs=arrays, model_version=None, signature_name=signature or DEFAULT_SIGNATURE)
+        return PredictResult(outputs=arrays, model_version=None, signature_name=signature or DEFAULT_SIGNATURE,
+                             request_id=returned_id)
 
     def signature_inputs(self, model: str, signature: str = "", *, version: int | None = None,
                          label: str | None = None) -> list[str]:
         return sorted(self._signature(model, version, label, signature).get("inputs", {}))
 
     def model_status(self, model: str, version: int | None = None) -> list[dict]:
-        reply = self._call("GET", self._path(model, version, None))
+        reply, _ = self._call("GET", self._path(model, version, None))
         return [{"version": int(s["version"]), "state": s["state"],
                  "error_code": s.get("status", {}).get("error_code", "OK"),
                  "error_message": s.get("status", {}).get("error_message", "")}

@@ -5,6 +5,7 @@ import asyncio
 
 from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
+from serving import request_ids
 from serving.errors import ServingError
 
 
@@ -21,25 +22,40 @@ def _guarded(method):
     return handler
 
 
+def _identified(method):
+    """_guarded, with the call's request id (returned in the initial metadata) for the request log."""
+
+    def handler(self, request, context):
+        request_id = request_ids.from_grpc(context)
+        context.send_initial_metadata(((request_ids.HEADER, request_id),))
+        try:
+            return method(self, request, request_id)
+        except ServingError as exc:
+            context.abort(exc.code, exc.message)
+
+    handler.__name__ = method.__name__
+    return handler
+
+
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, core):
         self._core = core
 
-    @_guarded
-    def Predict(self, request):
-        return self._core.predict(request)
+    @_identified
+    def Predict(self, request, request_id):
+        return self._core.predict(request, request_id=request_id)
 
-    @_guarded
-    def Classify(self, request):
-        return self._core.classify(request)
+    @_identified
+    def Classify(self, request, request_id):
+        return self._core.classify(request, request_id=request_id)
 
-    @_guarded
-    def Regress(self, request):
-        return self._core.regress(request)
+    @_identified
+    def Regress(self, request, request_id):
+        return self._core.regress(request, request_id=request_id)
 
-    @_guarded
-    def MultiInference(self, request):
-        return self._core.multi_inference(request)
+    @_identified
+    def MultiInference(self, request, request_id):
+        return self._core.multi_inference(request, request_id=request_id)
 
     @_guarded
     def GetModelMetadata(self, request):
@@ -77,6 +93,19 @@ def _guarded_async(method):
     return handler
 
 
+def _identified_async(method):
+    async def handler(self, request, context):
+        request_id = request_ids.from_grpc(context)
+        await context.send_initial_metadata(((request_ids.HEADER, request_id),))
+        try:
+            return await method(self, request, request_id)
+        except ServingError as exc:
+            await context.abort(exc.code, exc.message)
+
+    handler.__name__ = method.__name__
+    return handler
+
+
 class _Blocking:
     """Runs the core's blocking calls on a thread pool, off the event loop."""
 
@@ -84,27 +113,27 @@ class _Blocking:
         self._core = core
         self._pool = pool
 
-    def _call(self, function, request):
-        return asyncio.get_running_loop().run_in_executor(self._pool, function, request)
+    def _call(self, function, *args):
+        return asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
 
 
 class AsyncPredictionServicer(_Blocking,
                               prediction_service_pb2_grpc.PredictionServiceServicer):
-    @_guarded_async
-    async def Predict(self, request):
-        return await self._core.predict_async(request, self._pool)
+    @_identified_async
+    async def Predict(self, request, request_id):
+        return await self._core.predict_async(request, self._pool, request_id)
 
-    @_guarded_async
-    async def Classify(self, request):
-        return await self._call(self._core.classify, request)
+    @_identified_async
+    async def Classify(self, request, request_id):
+        return await self._call(self._core.classify, request, "GRPC", request_id)
 
-    @_guarded_async
-    async def Regress(self, request):
-        return await self._call(self._core.regress, request)
+    @_identified_async
+    async def Regress(self, request, request_id):
+        return await self._call(self._core.regress, request, "GRPC", request_id)
 
-    @_guarded_async
-    async def MultiInference(self, request):
-        return await self._call(self._core.multi_inference, request)
+    @_identified_async
+    async def MultiInference(self, request, request_id):
+        return await self._call(self._core.multi_inference, request, "GRPC", request_id)
 
     @_guarded_async
     async def GetModelMetadata(self, request):

@@ -34,6 +34,9 @@ def binary_command(binary, options: ServerOptions):
         extra = f"grpc.max_receive_message_length={options.max_request_bytes}"
         adjusted.grpc_channel_arguments = ",".join(
             filter(None, [options.grpc_channel_arguments, extra]))
+    if options.request_log_dir:
+        log.warning("tensorflow_model_server cannot log requests (--request_log_dir is ignored): serve it behind "
+                    "the logging proxy, `serve --proxy-to HOST:PORT`")
     if options.host not in ("127.0.0.1", "0.0.0.0", ""):
         log.warning("tensorflow_model_server cannot bind a single interface; "
                     "--host=%s is ignored", options.host)

@@ -11,6 +11,9 @@ REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 RUNTIME_LATENCY = ":tensorflow:serving:runtime_latency"
 LOAD_ATTEMPT_COUNT = ":tensorflow:cc:saved_model:load_attempt_count"
+# The request log's (TF Serving has none): records written, and records dropped rather than delay a request.
+REQUEST_LOG_WRITTEN = ":mlops:request_log:written_records"
+REQUEST_LOG_DROPPED = ":mlops:request_log:dropped_records"
 
 DEFAULT_PATH = "/monitoring/prometheus/metrics"
 
@@ -41,16 +44,24 @@ def _escape(value):
 
 
 class Metrics:
-    def __init__(self):
+    """TF Serving's metrics, the request log's counters, and the contents of `extra_files`: Prometheus text files
+    that other processes write (`mlops monitor`'s gauges), served on the same endpoint as the textfile collector
+    of node_exporter would."""
+
+    def __init__(self, extra_files=()):
         self._lock = threading.Lock()
-        self._counters = {REQUEST_COUNT: {}, LOAD_ATTEMPT_COUNT: {}}
+        self._counters = {REQUEST_COUNT: {}, LOAD_ATTEMPT_COUNT: {}, REQUEST_LOG_WRITTEN: {},
+                          REQUEST_LOG_DROPPED: {}}
         self._histograms = {REQUEST_LATENCY: {}, RUNTIME_LATENCY: {}}
         self._label_names = {
             REQUEST_COUNT: ("model_name", "status"),
             LOAD_ATTEMPT_COUNT: ("model_path", "status"),
+            REQUEST_LOG_WRITTEN: ("model_name",),
+            REQUEST_LOG_DROPPED: ("model_name", "reason"),
             REQUEST_LATENCY: ("model_name", "API", "entrypoint"),
             RUNTIME_LATENCY: ("model_name", "API", "runtime"),
         }
+        self._extra_files = tuple(extra_files)
 
     # Callers hold self._lock; these run on every request, so one lock
     # round and no throwaway objects per call.
@@ -73,6 +84,19 @@ class Metrics:
     def observe_runtime(self, model_name, api, seconds):
         with self._lock:
             self._observe(RUNTIME_LATENCY, (model_name, api, "TF2"), seconds * 1e6)
+
+    def count_request_log(self, model_name, outcome, count=1):
+        """outcome: "written", or the reason a record was dropped."""
+        with self._lock:
+            if outcome == "written":
+                series, labels = self._counters[REQUEST_LOG_WRITTEN], (model_name,)
+            else:
+                series, labels = self._counters[REQUEST_LOG_DROPPED], (model_name, outcome)
+            series[labels] = series.get(labels, 0) + count
+
+    def counter(self, name, labels):
+        with self._lock:
+            return self._counters[name].get(tuple(labels), 0)
 
     def observe_load(self, path, error):
         with self._lock:
@@ -99,4 +123,10 @@ class Metrics:
                     lines.append(f"{name}_bucket{_labels(names, labels, inf)} {hist.total}")
                     lines.append(f"{name}_sum{_labels(names, labels)} {hist.sum:.6g}")
                     lines.append(f"{name}_count{_labels(names, labels)} {hist.total}")
+        for path in self._extra_files:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    lines.append(handle.read().rstrip("\n"))
+            except OSError:
+                pass  # not written yet: its gauges appear once the writer has run
         return "\n".join(lines) + "\n"

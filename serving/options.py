@@ -46,11 +46,23 @@ class ServerOptions:
     # single request-size knob; the embedded server needs both.
     host: str = "127.0.0.1"
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    # Request logging (serving/request_log.py), which the real binary cannot do.
+    request_log_dir: str = ""
+    request_log_sampling_rate: float = 1.0
+    request_log_max_file_bytes: int = 64 << 20
+    request_log_max_file_seconds: int = 3600
+    request_log_queue_size: int = 10000
+    # A Prometheus text file another process writes (mlops monitor's gauges), served with the server's metrics.
+    monitoring_extra_file: str = ""
+    # HOST:GRPC_PORT[:REST_PORT] of a server to forward to, logging requests (serving/proxy.py).
+    proxy_to: str = ""
 
 
 # Flags that only the embedded server understands; the launcher drops them
 # before exec'ing tensorflow_model_server, which rejects unknown flags.
-EMBEDDED_ONLY = ("host", "max_request_bytes")
+EMBEDDED_ONLY = ("host", "max_request_bytes", "request_log_dir", "request_log_sampling_rate",
+                 "request_log_max_file_bytes", "request_log_max_file_seconds", "request_log_queue_size",
+                 "monitoring_extra_file", "proxy_to")
 
 
 def _read_text_proto(path, message, what):
@@ -127,6 +139,15 @@ def ssl_config(options):
     if not options.ssl_config_file:
         return None
     return _read_text_proto(options.ssl_config_file, SSLConfig(), "SSL config")
+
+
+def log_settings(options):
+    from serving.request_log import LogSettings
+
+    return LogSettings(directory=options.request_log_dir, sampling_rate=options.request_log_sampling_rate,
+                       max_file_bytes=options.request_log_max_file_bytes,
+                       max_file_seconds=options.request_log_max_file_seconds,
+                       queue_size=options.request_log_queue_size)
 
 
 def grpc_channel_arguments(options):

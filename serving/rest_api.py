@@ -17,7 +17,7 @@ from tensorflow_serving.apis import (
     regression_pb2,
 )
 
-from serving import json_codec
+from serving import json_codec, request_ids
 from serving.errors import ServingError, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -49,22 +49,22 @@ class RestApi:
     def __init__(self, core):
         self.core = core
 
-    def handle(self, method, path, body):
+    def handle(self, method, path, body, request_id=""):
         """(http_status, json_object) for one request."""
         try:
-            return 200, self._route(method, path, body)
+            return 200, self._route(method, path, body, request_id)
         except ServingError as exc:
             return exc.http_status, {"error": exc.message}
         except Exception as exc:  # a bug must still produce a JSON answer
             log.exception("REST %s %s failed", method, path)
             return 500, {"error": f"Internal error: {exc}"}
 
-    def _route(self, method, path, body):
+    def _route(self, method, path, body, request_id):
         if method == "POST":
             match = _PREDICTION_PATH.fullmatch(path)
             if match:
                 return getattr(self, "_" + match["method"].lower())(
-                    match, json_codec.parse_body(body))
+                    match, json_codec.parse_body(body), request_id)
         elif method == "GET":
             match = _STATUS_PATH.fullmatch(path)
             if match:
@@ -75,9 +75,7 @@ class RestApi:
         def lookup(name):
             spec = predict_pb2.PredictRequest().model_spec
             _spec(spec, match)
-            with self.core.registry.acquire(spec) as handle:
-                signature = handle.servable.signature_defs.get(
-                    name or "serving_default")
+            signature = self.core.signature_defs(spec).get(name or "serving_default")
             if signature is None:
                 raise invalid_argument(
                     f'Serving signature name: "{name or "serving_default"}" not '
@@ -85,7 +83,7 @@ class RestApi:
             return signature
         return lookup
 
-    def _predict(self, match, body):
+    def _predict(self, match, body, request_id):
         signature_name, inputs, fmt = json_codec.predict_inputs(
             body, self._signature_for(match))
         request = predict_pb2.PredictRequest()
@@ -93,33 +91,28 @@ class RestApi:
         request.model_spec.signature_name = signature_name
         for name, proto in inputs.items():
             request.inputs[name].CopyFrom(proto)
-        response = self.core.predict(request, entrypoint="REST")
+        response = self.core.predict(request, entrypoint="REST", request_id=request_id)
         return json_codec.predict_response(response.outputs, fmt)
 
-    def _classify(self, match, body):
+    def _classify(self, match, body, request_id):
         request = classification_pb2.ClassificationRequest()
         _spec(request.model_spec, match)
         json_codec.fill_examples_request(body, request)
-        response = self.core.classify(request, entrypoint="REST")
+        response = self.core.classify(request, entrypoint="REST", request_id=request_id)
         return json_codec.classify_response(response.result)
 
-    def _regress(self, match, body):
+    def _regress(self, match, body, request_id):
         request = regression_pb2.RegressionRequest()
         _spec(request.model_spec, match)
         json_codec.fill_examples_request(body, request)
-        response = self.core.regress(request, entrypoint="REST")
+        response = self.core.regress(request, entrypoint="REST", request_id=request_id)
         return json_codec.regress_response(response.result)
 
     def _status(self, match):
         request = get_model_status_pb2.GetModelStatusRequest()
         _spec(request.model_spec, match)
         if match["label"]:
-            model = self.core.registry.model(match["model"])
-            version = model.config.version_labels.get(match["label"]) if model else None
-            if version is None:
-                raise invalid_argument(
-                    f"Unrecognized servable version label: {match['label']}")
-            request.model_spec.version.value = version
+            request.model_spec.version.value = self.core.label_version(match["model"], match["label"])
         return _proto_dict(self.core.model_status(request))
 
     def _metadata(self, match):
@@ -149,15 +142,17 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         log.debug("%s - " + fmt, self.address_string(), *args)
 
-    def _send(self, status, payload, content_type="application/json"):
+    def _send(self, status, payload, content_type="application/json", request_id=None):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        if request_id:
+            self.send_header("X-Request-Id", request_id)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
 
-    def _send_json(self, status, obj):
-        self._send(status, json_codec.dumps(obj))
+    def _send_json(self, status, obj, request_id=None):
+        self._send(status, json_codec.dumps(obj), request_id=request_id)
 
     def do_GET(self):
         if self.metrics_path and self.path == self.metrics_path:
@@ -181,14 +176,15 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.lower().startswith("/v1/"):
             self._send_json(404, {"error": f"Not found: {path}"})
             return
-        future = self.executor.submit(self.api.handle, self.command, path, body)
+        request_id = request_ids.choose(self.headers.get(request_ids.HEADER))
+        future = self.executor.submit(self.api.handle, self.command, path, body, request_id)
         try:
             status, obj = future.result(timeout=self.timeout_s)
         except concurrent.futures.TimeoutError:
             code = grpc.StatusCode.DEADLINE_EXCEEDED
             status, obj = ServingError(code, "Request timed out").http_status, {
                 "error": "Request timed out"}
-        self._send_json(status, obj)
+        self._send_json(status, obj, request_id)
 
 
 def start_rest_server(core, host, port, timeout_ms=30000, max_body_bytes=4 << 20,

@@ -38,7 +38,7 @@ class ModelServer:
     def __init__(self, options):
         self.options = options
         self.metrics = None
-        self.request_logger = RequestLogger()
+        self.request_logger = None
         self.batcher = None
         self.registry = None
         self.core = None
@@ -79,7 +79,8 @@ class ModelServer:
         config = opts.model_server_config(options)
         monitoring = opts.monitoring_config(options)
         prometheus = monitoring.prometheus_config
-        self.metrics = Metrics()
+        self.metrics = Metrics(extra_files=[options.monitoring_extra_file] if options.monitoring_extra_file else ())
+        self.request_logger = RequestLogger(opts.log_settings(options), metrics=self.metrics)
         if options.enable_batching:
             self.batcher = Batcher(**opts.batching_parameters(options),
                                    observe_runtime=lambda name, seconds: self.metrics.observe_runtime(
@@ -162,4 +163,5 @@ class ModelServer:
             self.batcher.stop()
         if self.registry is not None:
             self.registry.retire_all()
-        self.request_logger.close()
+        if self.request_logger is not None:
+            self.request_logger.close()

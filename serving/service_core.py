@@ -69,32 +69,32 @@ class ServingCore:
                 self._metrics.observe_request(model_name, api, entrypoint, status,
                                               time.perf_counter() - start)
 
-    def _log(self, model, log_kind, request, response):
+    def _log(self, model, log_kind, request, response, request_id):
         if self._request_logger and log_kind and model is not None:
-            self._request_logger.maybe_log(model.config, log_kind, request, response)
+            self._request_logger.log(model.config, log_kind, request, response, request_id)
 
-    def _serve(self, api, entrypoint, request, spec, operation, log_kind):
+    def _serve(self, api, entrypoint, request, spec, operation, log_kind, request_id=""):
         with self._observed(api, entrypoint, spec.name):
             with self.registry.acquire(spec) as handle:
                 response = operation(handle.servable)
                 model = self.registry.model(spec.name)
-            self._log(model, log_kind, request, response)
+            self._log(model, log_kind, request, response, request_id)
             return response
 
-    def predict(self, request, entrypoint="GRPC"):
+    def predict(self, request, entrypoint="GRPC", request_id=""):
         _require_spec(request)
         return self._serve(
             "Predict", entrypoint, request, request.model_spec,
             lambda s: inference.predict(s, request, self._runner(s, "Predict")),
-            "predict_log")
+            "predict_log", request_id)
 
-    async def predict_async(self, request, pool):
+    async def predict_async(self, request, pool, request_id=""):
         """Predict for the asyncio gRPC front end. With batching, validation
         and the response run on the event loop and only the model waits, as
         a batched task; without, the whole call runs on `pool`."""
         if self._batcher is None:
             return await asyncio.get_running_loop().run_in_executor(
-                pool, self.predict, request)
+                pool, self.predict, request, "GRPC", request_id)
         _require_spec(request)
         spec = request.model_spec
         with self._observed("Predict", "GRPC", spec.name):
@@ -107,36 +107,48 @@ class ServingCore:
                 response = inference.predict_response(servable, name, signature,
                                                       keys, outputs)
                 model = self.registry.model(spec.name)
-            self._log(model, "predict_log", request, response)
+            self._log(model, "predict_log", request, response, request_id)
             return response
 
-    def classify(self, request, entrypoint="GRPC"):
+    def classify(self, request, entrypoint="GRPC", request_id=""):
         _require_spec(request)
         return self._serve("Classify", entrypoint, request, request.model_spec,
                            lambda s: inference.classify(s, request, self._check,
                                                         self._runner(s, "Classify")),
-                           "classify_log")
+                           "classify_log", request_id)
 
-    def regress(self, request, entrypoint="GRPC"):
+    def regress(self, request, entrypoint="GRPC", request_id=""):
         _require_spec(request)
         return self._serve("Regress", entrypoint, request, request.model_spec,
                            lambda s: inference.regress(s, request, self._check,
                                                        self._runner(s, "Regress")),
-                           "regress_log")
+                           "regress_log", request_id)
 
-    def multi_inference(self, request, entrypoint="GRPC"):
+    def multi_inference(self, request, entrypoint="GRPC", request_id=""):
         inference.check_multi_inference(request)
         return self._serve(
             "MultiInference", entrypoint, request, request.tasks[0].model_spec,
             lambda s: inference.multi_inference(s, request, self._check,
                                                 self._runner(s, "MultiInference")),
-            "multi_inference_log")
+            "multi_inference_log", request_id)
 
-    def model_metadata(self, request, entrypoint="GRPC"):
+    def model_metadata(self, request, entrypoint="GRPC", request_id=""):
         _require_spec(request)
         return self._serve("GetModelMetadata", entrypoint, request,
                            request.model_spec,
                            lambda s: inference.model_metadata(s, request), None)
+
+    def signature_defs(self, spec):
+        """The SignatureDefs of the version a ModelSpec names (the REST API types its JSON with them)."""
+        with self.registry.acquire(spec) as handle:
+            return handle.servable.signature_defs
+
+    def label_version(self, model_name, label):
+        model = self.registry.model(model_name)
+        version = model.config.version_labels.get(label) if model else None
+        if version is None:
+            raise invalid_argument(f"Unrecognized servable version label: {label}")
+        return version
 
     def model_status(self, request):
         _require_spec(request)

@@ -1,6 +1,7 @@
 """Helpers shared by the serving tests (kept out of conftest.py so test
 modules import them by a name no other test directory uses)."""
 
+import glob
 import json
 import os
 import shutil
@@ -12,6 +13,10 @@ import urllib.request
 
 import grpc
 import pytest
+from tensorflow.core.framework import types_pb2
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+from serving.tfrecord import read_records
 
 RPC_TIMEOUT = 10.0
 
@@ -116,3 +121,23 @@ def http(method, url, body=None, raw=None, timeout=RPC_TIMEOUT):
     if "json" in kind:
         return status, json.loads(payload)
     return status, payload.decode("utf-8")
+
+
+def read_logs(folder):
+    """{(model, version): [PredictionLog]} of every file under a request log folder, oldest file first."""
+    found = {}
+    for path in sorted(glob.glob(os.path.join(str(folder), "*", "*", "*.tfrecord"))):
+        model, version = path.split(os.sep)[-3:-1]
+        with open(path, "rb") as f:
+            found.setdefault((model, int(version)), []).extend(
+                prediction_log_pb2.PredictionLog.FromString(r) for r in read_records(f))
+    return found
+
+
+def predict_request(model, value):
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.inputs["x"].dtype = types_pb2.DT_FLOAT
+    request.inputs["x"].float_val.append(value)
+    request.inputs["x"].tensor_shape.dim.add().size = 1
+    return request

@@ -124,3 +124,14 @@ def test_the_three_clients_return_the_same_types_for_the_same_call(endpoint):
     assert statuses["grpc"] == statuses["rest"] == [{"version": 2, "state": "AVAILABLE", "error_code": "OK",
                                                      "error_message": ""}]
     assert statuses["local"][0]["error_code"] == "OK" and statuses["local"][0]["version"] == 2
+
+
+@pytest.mark.parametrize("rest", [False, True], ids=["grpc", "rest"])
+def test_a_request_id_goes_to_the_server_and_comes_back(endpoint, rest):
+    grpc_port, rest_port = ports(endpoint)
+    with make_client(rest=rest, port=rest_port if rest else grpc_port) as client:
+        [given] = client.classify_text(["so good"], "text", request_id="mine-42")
+        made = client.classify_text(["so good", "bad"], "text")
+    assert given.request_id == "mine-42"
+    base = made[0].request_id.split("#")[0]
+    assert len(base) == 32 and [m.request_id for m in made] == [f"{base}#0", f"{base}#1"]
