@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Dict, List, Literal, Optional
@@ -120,6 +121,66 @@ class AirflowConfig(_Strict):
     retry_delay_minutes: float = Field(default=5.0, ge=0.0)
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(value: str) -> float:
+    """'90s', '30m', '24h', '7d' -> seconds; ValueError names the expected form."""
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration: use a number and s, m, h or d (90s, 30m, 24h, 7d)")
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+Duration = Annotated[str, PlainValidator(lambda v: (duration_seconds(v), str(v))[1])]
+
+
+class RequestLogConfig(_Strict):
+    # On by default for `mlops serve` (the embedded server, or the proxy in front of the real binary).
+    enabled: bool = True
+    sampling_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    # Default <workdir>/request_logs; one folder per model and version below it.
+    folder: Optional[LocationField] = None
+    max_file_megabytes: float = Field(default=64.0, gt=0.0)
+    max_file_minutes: float = Field(default=60.0, gt=0.0)
+    queue_size: int = Field(default=10000, ge=1)
+
+
+class DriftThresholds(_Strict):
+    # Jensen-Shannon divergence of each numeric request feature (characters, tokens, OOV rate, scores).
+    numeric_jensen_shannon: float = Field(default=0.1, gt=0.0, le=1.0)
+    # L-infinity distance of the predicted-label distribution.
+    label_l_infinity: float = Field(default=0.15, gt=0.0, le=1.0)
+    # The text test's permutation p-value at or below which the window's texts differ from the reference.
+    text_p_value: float = Field(default=0.01, gt=0.0, lt=1.0)
+
+
+class RetrainPolicy(_Strict):
+    enabled: bool = False
+    # Reasons to retrain: a drift verdict, and a live metric (from `mlops feedback`) below its bound.
+    on_drift: bool = True
+    min_live_accuracy: Optional[float] = Field(default=None, ge=0.0, le=1.0)
+    min_live_macro_f1: Optional[float] = Field(default=None, ge=0.0, le=1.0)
+    # A live metric counts once this many logged requests have a label.
+    min_labelled: int = Field(default=30, ge=1)
+    # Retraining on the data that made the served model is pointless: this many new labelled rows first.
+    min_new_rows: int = Field(default=100, ge=0)
+    cooldown: Duration = "6h"
+    # local: `mlops run` on LocalDagRunner; airflow: trigger the DAG of a running `mlops airflow up`.
+    runner: Literal["local", "airflow"] = "local"
+
+
+class MonitoringConfig(_Strict):
+    request_log: RequestLogConfig = RequestLogConfig()
+    # The window `mlops monitor` reads; drift compares it with the window before it.
+    window: Duration = "24h"
+    thresholds: DriftThresholds = DriftThresholds()
+    retrain: RetrainPolicy = RetrainPolicy()
+    # The `<pipeline>_monitor` Airflow DAG's schedule (a cron expression or preset; null: only when triggered).
+    schedule: Optional[str] = "@hourly"
+
+
 class PipelineConfig(_Strict):
     pipeline_name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     labels: List[str] = Field(min_length=2)
@@ -132,6 +193,7 @@ class PipelineConfig(_Strict):
     evaluation: EvaluationConfig = EvaluationConfig()
     beam: BeamConfig = BeamConfig()
     airflow: AirflowConfig = AirflowConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @field_validator("labels")
     @classmethod
@@ -175,6 +237,16 @@ class PipelineConfig(_Strict):
             if value is not None:
                 update[key] = _absolute(value)
         return self.model_copy(update={"paths": paths.model_copy(update=update)})
+
+    @property
+    def request_log_root(self) -> Location:
+        """Where the served models' request logs go: <root>/<model>/<version>/*.tfrecord."""
+        return self.monitoring.request_log.folder or self.paths.workdir / "request_logs"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Monitoring reports, decisions and gauges: local, beside the workspace or ML Metadata."""
+        return self.logs_dir.parent / "monitoring"
 
     @property
     def logs_dir(self) -> Path:
@@ -253,6 +325,11 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
     if isinstance(data, dict) and isinstance(data.get("source"), str) \
             and not data["source"].startswith(PACKAGE_PREFIX):
         raw["data"] = dict(data, source=rel(data["source"]))
+    monitoring = raw.get("monitoring")
+    if isinstance(monitoring, dict) and isinstance(monitoring.get("request_log"), dict) \
+            and isinstance(monitoring["request_log"].get("folder"), str):
+        raw["monitoring"] = dict(monitoring, request_log=dict(monitoring["request_log"],
+                                                               folder=rel(monitoring["request_log"]["folder"])))
     return raw
 
 

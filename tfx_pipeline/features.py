@@ -16,6 +16,23 @@ TOKEN_IDS = "token_ids_xf"
 LABEL_ID = "label_xf"
 VOCABULARY_NAME = "tokens"
 
+# How Transform turns a text into tokens (trainer/preprocessing.py applies them with tf.strings, after
+# lower-casing), and how monitoring counts tokens and out-of-vocabulary words in live requests: one definition,
+# so both see the same words. RE2 syntax, which the `regex` package reads the same way.
+URL_TOKEN = "xxurl"
+USER_TOKEN = "xxuser"
+NUMBER_TOKEN = "xxnum"
+TEXT_RULES = (
+    (r"https?://\S+|www\.\S+", f" {URL_TOKEN} "),
+    (r"@\w+", f" {USER_TOKEN} "),
+    (r"\d+(?:[.,:]\d+)*", f" {NUMBER_TOKEN} "),
+    # Punctuation that carries sentiment becomes tokens of its own; the rest (the "#" of hashtags
+    # included, so #fail reads as fail) separates words. \p{L}: letters of any script, not ASCII only.
+    (r"([!?])", r" \1 "),
+    (r"[^\p{L}\p{N}_!?' ]+", " "),
+    (r"(^|\s)'+|'+(\s|$)", " "),
+)
+
 # Split names as TFX sees them: Trainer fits on train, early-stops on eval, Evaluator blesses on test.
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "eval"

@@ -12,26 +12,12 @@ import tensorflow_transform as tft
 
 from tfx_pipeline import features
 
-URL_TOKEN = "xxurl"
-USER_TOKEN = "xxuser"
-NUMBER_TOKEN = "xxnum"
-
-_RULES = (
-    (r"https?://\S+|www\.\S+", f" {URL_TOKEN} "),
-    (r"@\w+", f" {USER_TOKEN} "),
-    (r"\d+(?:[.,:]\d+)*", f" {NUMBER_TOKEN} "),
-    # Punctuation that carries sentiment becomes tokens of its own; the rest (the "#" of hashtags
-    # included, so #fail reads as fail) separates words. \p{L}: letters of any script, not ASCII only.
-    (r"([!?])", r" \1 "),
-    (r"[^\p{L}\p{N}_!?' ]+", " "),
-    (r"(^|\s)'+|'+(\s|$)", " "),
-)
-
 
 def normalize(text: tf.Tensor) -> tf.Tensor:
-    """Lower-cases and rewrites URLs, @mentions and numbers to placeholder tokens. text: string [batch]."""
+    """Lower-cases and rewrites URLs, @mentions and numbers to placeholder tokens (features.TEXT_RULES).
+    text: string [batch]."""
     text = tf.strings.lower(text, encoding="utf-8")
-    for pattern, replacement in _RULES:
+    for pattern, replacement in features.TEXT_RULES:
         text = tf.strings.regex_replace(text, pattern, replacement)
     return tf.strings.strip(tf.strings.regex_replace(text, r"\s+", " "))
 

@@ -41,3 +41,23 @@ def test_serve_fills_in_the_configs_model_unless_the_command_line_names_one(conf
 def test_an_unknown_flag_is_refused_as_tf_serving_would():
     result = CliRunner().invoke(mlops, ["serve", "--no_such_flag=1"])
     assert result.exit_code == 2 and "No such option: --no_such_flag" in result.output
+
+
+def test_serve_logs_requests_by_default_where_monitor_reads_them(config_file, monkeypatch):
+    from tfx_pipeline.config import load_config
+
+    started = []
+    monkeypatch.setattr(serving_cli, "start", lambda options, embedded: started.append(options))
+    path = config_file(monitoring={"request_log": {"sampling_rate": 0.25, "max_file_megabytes": 2}})
+    assert CliRunner().invoke(mlops, ["serve", "--config", str(path)]).exit_code == 0
+    config = load_config(path)
+    options = started[-1]
+    assert options.request_log_dir == str(config.request_log_root) == str(path.parent / "work" / "request_logs")
+    assert (options.request_log_sampling_rate, options.request_log_max_file_bytes) == (0.25, 2 << 20)
+    assert options.monitoring_extra_file == str(config.monitoring_dir / "sentiment.prom")
+    # Off in the config, off in the server; a flag on the command line wins over the config.
+    off = config_file(name="off.yaml", monitoring={"request_log": {"enabled": False}})
+    assert CliRunner().invoke(mlops, ["serve", "--config", str(off)]).exit_code == 0
+    assert started[-1].request_log_dir == ""
+    assert CliRunner().invoke(mlops, ["serve", "--config", str(path), "--request_log_dir=/elsewhere"]).exit_code == 0
+    assert started[-1].request_log_dir == "/elsewhere"

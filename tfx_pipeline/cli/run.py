@@ -11,6 +11,7 @@ import click
 from tfx_pipeline.cli.common import (config_option, load, pipeline_root_option, sample_option, serving_root_option,
                                      verbose_option, workdir_option)
 from tfx_pipeline.cli.console import QuietOutput, log_file_path
+from tfx_pipeline.cli.workspace import RunLock, WorkspaceBusy
 from tfx_pipeline.config import ConfigError
 
 # Exit codes a scheduler or a CI step can tell apart (2 is click's own for a usage error).
@@ -33,14 +34,18 @@ def run(config_path: Path, sample: Optional[int], workdir: Optional[str], pipeli
     """Ingest the configured source as a span (if changed) and run the pipeline on LocalDagRunner.
 
     Exit status: 0 when a model was pushed or the served one is unchanged, 1 when the run stopped (bad data, a
-    failed component), 3 when the model was not blessed and nothing was pushed."""
+    failed component, or another run holds the workspace), 3 when the model was not blessed and nothing was
+    pushed."""
     config = load(config_path, sample, workdir=workdir, pipeline_root=pipeline_root, serving_root=serving_root)
     try:
         config.local_metadata_path("mlops run")
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    with QuietOutput(log_file_path(config.logs_dir, "run"), verbose) as quiet:
-        code = _run(config, sample, quiet, verbose)
+    try:
+        with RunLock(config.logs_dir.parent), QuietOutput(log_file_path(config.logs_dir, "run"), verbose) as quiet:
+            code = _run(config, sample, quiet, verbose)
+    except WorkspaceBusy as exc:
+        raise click.ClickException(str(exc)) from None
     if code:
         raise click.exceptions.Exit(code)
 

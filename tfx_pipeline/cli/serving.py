@@ -32,21 +32,36 @@ def serve(ctx: click.Context, config_path: Path, sample: Optional[int], verbose:
     """Serve pushed models with TF Serving's gRPC and REST APIs.
 
     Without --model_name, --model_base_path or --model_config_file, the config's model is served from
-    <serving_root>/<model_name>. Runs tensorflow_model_server when it is installed, unless --embedded; every other
-    flag is TF Serving's own. The server's events are shown; TensorFlow's output goes to a log file.
+    <serving_root>/<model_name>. Requests are logged under the config's monitoring.request_log folder (on by
+    default). Runs tensorflow_model_server when it is installed, unless --embedded; it cannot log requests, so put
+    `mlops serve --proxy-to HOST:PORT` in front of it. Every other flag is TF Serving's own. The server's events are
+    shown; TensorFlow's output goes to a log file.
     """
     from serving.options import ServerOptions
 
     config = load(config_path, sample)
     given = {name for name in flags if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
-    if not given & set(_MODEL_FLAGS):
+    if not given & set(_MODEL_FLAGS) and not flags["proxy_to"]:
         if not is_remote(config.push_root):  # a server started before the first push polls an empty folder
             config.push_root.mkdir(parents=True, exist_ok=True)
         flags.update(model_name=config.serving.model_name, model_base_path=str(config.push_root))
+    flags.update({k: v for k, v in _monitoring_flags(config).items() if k not in given})
     options = ServerOptions(**flags)
     with QuietOutput(log_file_path(config.logs_dir, "serve"), verbose, console_loggers=("serving",)) as quiet:
         click.echo(f"log: {quiet.log_path}", file=quiet.console)
         serving_cli.start(options, embedded)
+
+
+def _monitoring_flags(config) -> dict:
+    """The config's request log (on by default) and mlops monitor's gauges, as the embedded server's flags."""
+    settings = config.monitoring.request_log
+    flags = {"monitoring_extra_file": str(config.monitoring_dir / f"{config.serving.model_name}.prom")}
+    if settings.enabled:
+        flags.update(request_log_dir=str(config.request_log_root), request_log_sampling_rate=settings.sampling_rate,
+                     request_log_max_file_bytes=int(settings.max_file_megabytes * 2 ** 20),
+                     request_log_max_file_seconds=int(settings.max_file_minutes * 60),
+                     request_log_queue_size=settings.queue_size)
+    return flags
 
 
 def _wait_until_available(client, model: str, seconds: float) -> None:
