@@ -48,6 +48,11 @@ min_file_process_interval = 300
 dag_dir_list_interval = 300
 parsing_processes = 1
 
+[api]
+# Basic auth for `mlops monitor`'s retrain trigger (credentials in mlops/credentials.json, mode 0600); the
+# session backend for the web UI.
+auth_backends = airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session
+
 [webserver]
 web_server_host = 127.0.0.1
 web_server_port = {port}
@@ -166,6 +171,57 @@ def wait_registered(home: Path, dag_id: str, processes: Dict[str, subprocess.Pop
                        f"log in {home / 'logs' / 'scheduler'}")
 
 
+def credentials_path(home: Path) -> Path:
+    return Path(home) / "mlops" / "credentials.json"
+
+
+def write_credentials(home: Path, url: str, user: str, password: str) -> Path:
+    """The admin credentials, for the REST API calls of `mlops monitor`: readable by this user only."""
+    path = credentials_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"url": url, "user": user, "password": password}, handle)
+    os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT
+    return path
+
+
+def _api(home: Path, method: str, path: str, body: Optional[dict] = None) -> dict:
+    """One call to the REST API of the Airflow that `up` started in `home`."""
+    import base64
+
+    try:
+        credentials = json.loads(credentials_path(home).read_text())
+    except OSError:
+        raise AirflowError(f"no credentials in {credentials_path(home)}: start Airflow with `mlops airflow up`") \
+            from None
+    token = base64.b64encode(f"{credentials['user']}:{credentials['password']}".encode()).decode()
+    request = urllib.request.Request(credentials["url"] + "/api/v1" + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        raise AirflowError(f"Airflow's API answered {exc.code} to {method} {path}: {exc.read()[:500]!r}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise AirflowError(f"Airflow's API at {credentials['url']} is not reachable ({exc}): is `mlops airflow up` "
+                           "running?") from None
+
+
+def trigger_dag(home: Path, dag_id: str) -> str:
+    """Unpauses the DAG and starts a run of it; returns the run id."""
+    _api(home, "PATCH", f"/dags/{dag_id}", {"is_paused": False})
+    return _api(home, "POST", f"/dags/{dag_id}/dagRuns", {"conf": {}})["dag_run_id"]
+
+
+def dag_runs_in_flight(home: Path, dag_id: str) -> Optional[str]:
+    """'Airflow run <id> (<state>)' for a queued or running run of the DAG, else None."""
+    found = _api(home, "GET", f"/dags/{dag_id}/dagRuns?state=queued&state=running")
+    runs = found.get("dag_runs") or []
+    return f"Airflow run {runs[0]['dag_run_id']} ({runs[0]['state']})" if runs else None
+
+
 @dataclass
 class Started:
     home: Path
@@ -193,6 +249,8 @@ def up(config_path: Path = DEFAULT_CONFIG, home: Path = DEFAULT_HOME, port: int 
         wait_registered(home, load_config(config_path).pipeline_name, processes)
         # Only once Airflow is up, so a password is never created and then lost to a failed start.
         password = create_admin(env)
+        if password:
+            write_credentials(home, f"http://127.0.0.1:{port}", ADMIN_USER, password)
     except AirflowError:
         for daemon, process in processes.items():
             if process.poll() is None:

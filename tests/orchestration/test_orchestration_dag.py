@@ -30,6 +30,7 @@ for dag_id, dag in bag.dags.items():
         "tasks": {{t.task_id: {{"upstream": sorted(t.upstream_task_ids), "retries": t.retries,
                                 "retry_delay": t.retry_delay.total_seconds()}} for t in dag.tasks}},
         "topological": [t.task_id for t in dag.topological_sort()],
+        "commands": {{t.task_id: getattr(t, "bash_command", "") for t in dag.tasks}},
     }}
 print("DAGBAG" + json.dumps({{"errors": {{k: str(v) for k, v in bag.import_errors.items()}},
                               "files": sorted(s.file for s in bag.dagbag_stats),
@@ -61,8 +62,14 @@ def test_the_dags_folder_imports_without_errors_and_holds_only_the_pipeline(pars
     bag, config = parsed["bag"], parsed["config"]
     assert bag["errors"] == {}
     # runners/airflow/.airflowignore keeps the DAG's helper modules out of Airflow's parse.
-    assert [f.rsplit("/", 1)[-1] for f in bag["files"]] == ["pipeline_dag.py"]
-    assert list(bag["dags"]) == [config.pipeline_name]
+    assert sorted(f.rsplit("/", 1)[-1] for f in bag["files"]) == ["monitor_dag.py", "pipeline_dag.py"]
+    assert sorted(bag["dags"]) == [config.pipeline_name, f"{config.pipeline_name}_monitor"]
+
+
+def test_the_monitoring_dag_runs_mlops_monitor_on_the_configs_schedule(parsed):
+    dag = parsed["bag"]["dags"][f"{parsed['config'].pipeline_name}_monitor"]
+    assert list(dag["tasks"]) == ["monitor"] and dag["schedule"] == parsed["config"].monitoring.schedule
+    assert dag["commands"]["monitor"].split()[1:4] == ["monitor", "--config", str(parsed["config_path"])]
 
 
 def test_task_ids_are_the_component_ids_with_the_same_dependencies(parsed):
