@@ -64,10 +64,14 @@ def check_venv(root: Path = REPOSITORY) -> Check:
                                      "the venv cannot be compared with the lock")
     wanted = lock_hash(root)
     stamps = sorted(p.name for p in Path(sys.prefix).glob(".installed-*"))
-    installed = {d.metadata["Name"].lower().replace("_", "-"): d.version for d in metadata.distributions()}
+    # A name may be installed more than once (setuptools carries its own copies of a few packages): the pin is
+    # met when any copy has its version.
+    installed: dict = {}
+    for distribution in metadata.distributions():
+        installed.setdefault(distribution.metadata["Name"].lower().replace("_", "-"), set()).add(distribution.version)
     pins = {**_pins(root / "requirements.lock"), **_pins(root / "requirements-nodeps.txt")}
-    wrong = sorted(f"{name} {installed.get(name, 'missing')} (lock: {version})"
-                   for name, version in pins.items() if installed.get(name) != version)
+    wrong = sorted(f"{name} {'/'.join(sorted(installed.get(name, {'missing'})))} (lock: {version})"
+                   for name, version in pins.items() if version not in installed.get(name, set()))
     if wrong:
         return Check("venv", "FAIL", f"{len(wrong)} of {len(pins)} locked packages differ: " + ", ".join(wrong[:5])
                      + (" ..." if len(wrong) > 5 else ""), "`make install` (reinstalls from the lock)")
