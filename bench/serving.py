@@ -310,7 +310,7 @@ class ProcessServer:
     GIL, so client threads here do not slow the server's Python code."""
 
     def __init__(self, base_path, model, batching_file, log_dir: Path, poll=1,
-                 ready_timeout=180.0):
+                 ready_timeout=180.0, extra_flags=()):
         grpc_port, rest_port = free_port(), free_port()
         cmd = [sys.executable, "-m", "serving", "--embedded", f"--port={grpc_port}",
                f"--rest_api_port={rest_port}", f"--model_name={model}",
@@ -318,6 +318,7 @@ class ProcessServer:
                f"--file_system_poll_wait_seconds={poll}"]
         if batching_file:
             cmd += ["--enable_batching=true", f"--batching_parameters_file={batching_file}"]
+        cmd += list(extra_flags)
         self.log_path = log_dir / f"server-{grpc_port}.log"
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
         with open(self.log_path, "w") as log:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, FrozenSet, List, Optional, Sequence
 
-from tfx_pipeline.config import PipelineConfig, duration_seconds
+from tfx_pipeline.config import DriftThresholds, PipelineConfig, duration_seconds
 from tfx_pipeline.monitoring import drift as drift_lib
-from tfx_pipeline.monitoring.logs import Window, logged_models, read_window
-from tfx_pipeline.monitoring.reference import reference, version_dir
+from tfx_pipeline.monitoring.logs import LoggedRequest, Window, logged_models, read_window
+from tfx_pipeline.monitoring.reference import Reference, reference, version_dir
 from tfx_pipeline.monitoring.request_features import NUMERIC, features_of, vocabulary
 from tfx_pipeline.monitoring.text_drift import FOLDS, text_drift
 
@@ -94,12 +94,29 @@ def monitor(config: PipelineConfig, window: Optional[str] = None, end: Optional[
     requests = [r for r in current.requests if r.version == version]
     previous = [r for r in _window(config, start - seconds, start).requests]
     base = reference(config, version)
+    judged = judge(requests, previous, base, known, config.monitoring.thresholds)
+    return MonitoringReport(model, version, start, end, len(requests), len(previous), versions, judged.verdict,
+                            judged.reasons, judged.scores, judged.text, judged.summary, judged.labels,
+                            base.spans, base.source)
 
+
+@dataclass
+class Judgement:
+    verdict: str
+    reasons: List[str]
+    scores: List[dict]
+    text: Optional[dict]
+    summary: Dict[str, Dict[str, float]]
+    labels: Dict[str, Dict[str, float]]
+
+
+def judge(requests: Sequence[LoggedRequest], previous: Sequence[LoggedRequest], base: Reference,
+          known: FrozenSet[str], thresholds: DriftThresholds) -> Judgement:
+    """The verdict on a window's requests against the reference and the previous window (which may be empty)."""
     columns = features_of([r.text for r in requests], [r.label for r in requests], [r.scores for r in requests], known)
     reference_columns = features_of(base.texts, base.labels, base.scores, known)
     previous_columns = features_of([r.text for r in previous], [r.label for r in previous],
                                    [r.scores for r in previous], known) if previous else None
-    thresholds = config.monitoring.thresholds
     scores = drift_lib.compare(drift_lib.statistics(columns), drift_lib.statistics(reference_columns),
                                drift_lib.statistics(previous_columns) if previous_columns else None,
                                thresholds.numeric_jensen_shannon, thresholds.label_l_infinity)
@@ -125,6 +142,4 @@ def monitor(config: PipelineConfig, window: Optional[str] = None, end: Optional[
     labels = {"window": _shares(columns["predicted_label"]), "reference": _shares(reference_columns["predicted_label"])}
     if previous_columns:
         labels["previous"] = _shares(previous_columns["predicted_label"])
-    return MonitoringReport(model, version, start, end, len(requests), len(previous), versions, verdict, reasons,
-                            [asdict(s) | {"exceeded": s.exceeded} for s in scores], text, summary, labels,
-                            base.spans, base.source)
+    return Judgement(verdict, reasons, [asdict(s) | {"exceeded": s.exceeded} for s in scores], text, summary, labels)

@@ -34,7 +34,9 @@ def _write_json(path: Path, body: dict) -> Path:
 
 
 def write_report(config: PipelineConfig, kind: str, body: dict) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(body.get("window_end") or time.time()))
+    """<kind>-<when written, UTC, to the microsecond>.json: names sort in time and two reports never share one."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now % 1 * 1e6):06d}Z"
     return _write_json(model_dir(config) / f"{kind}-{stamp}.json", body)
 
 

@@ -1,6 +1,10 @@
-"""The reference a served version is compared with: the texts it was trained on (its spans' train split, found
-through ML Metadata's lineage), with the version's own predictions on them, so predicted labels and scores are
-compared like with like. Computed once per version and kept beside the monitoring reports.
+"""The reference a served version is compared with: its training data's held-out texts (the eval split of the
+spans it was trained on, found through ML Metadata's lineage), with the version's own predictions on them.
+
+Held out, not the train split: the vocabulary was built on the train split, so its texts have fewer unknown words
+than any new text, and the model was fitted to them, so it is surer of them than of any new text. Against the
+train split, every in-domain window would show skew in the OOV rate and the scores. The eval split is as new to
+the model as live traffic and still the version's own data. Computed once per version, kept beside the reports.
 """
 from __future__ import annotations
 
@@ -45,10 +49,10 @@ def training_spans(config: PipelineConfig, version: int) -> (List[int], str):
     return spans[-1:], "the latest span (the version's push is not in ML Metadata)"
 
 
-def _train_texts(config: PipelineConfig, spans: List[int]) -> List[str]:
+def _held_out_texts(config: PipelineConfig, spans: List[int]) -> List[str]:
     texts = []
     for span in spans:
-        path = Path(span_dir(config.paths.data_root, span)) / features.TRAIN_SPLIT / "data.csv"
+        path = Path(span_dir(config.paths.data_root, span)) / features.EVAL_SPLIT / "data.csv"
         with open(path, newline="", encoding="utf-8") as handle:
             texts += [row[features.TEXT] for row in csv.DictReader(handle) if row[features.TEXT]]
     return texts
@@ -65,7 +69,7 @@ def reference(config: PipelineConfig, version: int, seed: int = 0) -> Reference:
     from serving.client import LocalClient
 
     spans, source = training_spans(config, version)
-    texts = _train_texts(config, spans)
+    texts = _held_out_texts(config, spans)
     texts = texts if len(texts) <= SAMPLE else random.Random(seed).sample(texts, SAMPLE)
     labels, scores = [], []
     with LocalClient(str(config.push_root), config.serving.model_name) as client:
