@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Dict, List, Literal, Optional
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator,
+from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, PrivateAttr, ValidationError, field_validator,
                       model_validator)
 
 from tfx_pipeline.locations import Location, is_remote, is_uri, parse_location
@@ -105,6 +105,12 @@ class EvaluationConfig(_Strict):
 
 class ServingConfig(_Strict):
     model_name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    # How a pushed version serves: latest (TF Serving's default: the newest version answers), or canary (a new
+    # blessed version gets the canary label; `mlops models promote VERSION --label stable` moves stable).
+    push_policy: Literal["latest", "canary"] = "latest"
+    # Where `mlops serve` listens by default, for the commands that talk to it (models, labels after a push).
+    host: str = "127.0.0.1"
+    grpc_port: int = Field(default=8500, ge=1, le=65535)
 
 
 class BeamConfig(_Strict):
@@ -194,6 +200,12 @@ class PipelineConfig(_Strict):
     beam: BeamConfig = BeamConfig()
     airflow: AirflowConfig = AirflowConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    # The file it was loaded from (provenance: its hash goes into each pushed model's facts).
+    _source_file: Optional[Path] = PrivateAttr(default=None)
+
+    @property
+    def source_file(self) -> Optional[Path]:
+        return self._source_file
 
     @field_validator("labels")
     @classmethod
@@ -363,4 +375,5 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> PipelineConfig:
     source = config.source_path()
     if not source.is_file():
         raise ConfigError(f"invalid config {path}:\n  data.source: file {source} does not exist")
+    config._source_file = path.resolve()
     return config

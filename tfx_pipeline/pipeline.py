@@ -11,16 +11,19 @@ from tfx import v1 as tfx
 from tfx.dsl.components.base import executor_spec
 
 from tfx_pipeline import features
-from tfx_pipeline.components import atomic_pusher, window_transform
+from tfx_pipeline.components import window_transform
+from tfx_pipeline.components.atomic_pusher import AtomicPusher
 from tfx_pipeline.components.baseline_strategy import LatestBlessedOtherModelStrategy
 from tfx_pipeline.components.data_gate import DataGate
 from tfx_pipeline.components.ids import (BASELINE_RESOLVER, DATA_GATE, EVALUATOR, EXAMPLE_GEN, EXAMPLE_VALIDATOR,
-                                         PUSHER, SCHEMA_IMPORTER, SPAN_WINDOW_RESOLVER, STATISTICS_GEN, TRAINER,
-                                         TRANSFORM)
+                                         PROVENANCE, PUSHER, SCHEMA_IMPORTER, SPAN_WINDOW_RESOLVER, STATISTICS_GEN,
+                                         TRAINER, TRANSFORM)
+from tfx_pipeline.components.provenance import RunProvenance
 from tfx_pipeline.components.span_window import EXAMPLES, ValidatedSpanWindowStrategy
 from tfx_pipeline.config import PipelineConfig
 from tfx_pipeline.data.spans import span_input_patterns
 from tfx_pipeline.evaluation.eval_config import eval_config
+from tfx_pipeline.provenance import run_facts
 
 # Real texts replayed by the model server before a new version takes traffic.
 WARMUP_REQUESTS = 5
@@ -117,12 +120,17 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
                         transform, trainer, baseline_resolver, evaluator]
     # No threshold means no quality bar: such a run trains and evaluates, but nothing can be pushed.
     if config.evaluation.thresholds:
-        pusher = tfx.components.Pusher(
+        provenance = RunProvenance(examples=examples, facts=run_facts(config.source_file, config.model_dump_json()),
+                                   data_root=str(config.paths.data_root)).with_id(PROVENANCE)
+        provenance.add_upstream_node(data_gate)  # facts of data that passed validation only
+        components.append(provenance)
+        pusher = AtomicPusher(
             model=trainer.outputs["model"],
             model_blessing=evaluator.outputs["blessing"],
+            provenance=provenance.outputs["provenance"],
+            evaluation=evaluator.outputs["evaluation"],
             push_destination=tfx.proto.PushDestination(
                 filesystem=tfx.proto.PushDestination.Filesystem(base_directory=str(config.push_root))),
-            custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
             custom_config={
                 "model_name": config.serving.model_name,
                 "signature": features.SERVING_DEFAULT,

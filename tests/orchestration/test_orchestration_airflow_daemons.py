@@ -143,7 +143,7 @@ def test_a_second_up_on_the_same_home_is_refused(daemons):
 def test_the_scheduler_runs_every_task_and_a_model_is_pushed(daemons):
     config = daemons["config"]
     assert daemons["run_state"] == "success", daemons["task_states"]
-    assert set(daemons["task_states"].values()) == {"success"} and len(daemons["task_states"]) == 10
+    assert set(daemons["task_states"].values()) == {"success"} and len(daemons["task_states"]) == 11
     [version] = version_dirs(config.push_root)
     report = daemons["report"]
     assert report.exit_code == 0, report.output

@@ -12,6 +12,7 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
 from tfx_pipeline.components import atomic_pusher
+from tfx_pipeline.components.provenance import Provenance
 from tfx_pipeline.components.data_gate import SCHEMA_DIFF_FILE, describe_anomalies
 
 
@@ -66,7 +67,17 @@ def _blessing(blessed: bool) -> standard_artifacts.ModelBlessing:
     return blessing
 
 
-def _push(model, blessed: bool, base: str, warmup_pattern: str) -> standard_artifacts.PushedModel:
+def _provenance(tmp_path) -> Provenance:
+    artifact = Provenance()
+    artifact.uri = str(tmp_path / "provenance")
+    os.makedirs(artifact.uri, exist_ok=True)
+    with open(os.path.join(artifact.uri, "provenance.json"), "w") as handle:
+        json.dump({"code": {"git_commit": "abc123", "dirty": False}, "config_sha256": "c0ffee", "lock_sha256": "10ck",
+                   "spans": [{"span": 1, "sha256": "5pan1"}]}, handle)
+    return artifact
+
+
+def _push(model, blessed: bool, base: str, warmup_pattern: str, provenance=None) -> standard_artifacts.PushedModel:
     pushed = standard_artifacts.PushedModel()
     pushed.uri = _ram("pushed_model")
     exec_properties = {
@@ -75,8 +86,10 @@ def _push(model, blessed: bool, base: str, warmup_pattern: str) -> standard_arti
                                      "warmup_texts_pattern": warmup_pattern, "text_column": "text",
                                      "warmup_count": 2}),
     }
-    atomic_pusher.Executor().Do({"model": [model], "model_blessing": [_blessing(blessed)]},
-                                {"pushed_model": [pushed]}, exec_properties)
+    inputs = {"model": [model], "model_blessing": [_blessing(blessed)]}
+    if provenance is not None:
+        inputs["provenance"] = [provenance]
+    atomic_pusher.Executor().Do(inputs, {"pushed_model": [pushed]}, exec_properties)
     return pushed
 
 
@@ -101,14 +114,23 @@ def _files(folder: str):
 
 def test_the_pusher_publishes_a_whole_version_to_a_remote_serving_root(remote):
     model = _model_artifact(remote["tmp"], 1.0)
-    pushed = _push(model, True, remote["base"], remote["warmup"])
+    pushed = _push(model, True, remote["base"], remote["warmup"], _provenance(remote["tmp"]))
     assert pushed.get_int_custom_property("pushed") == 1
     version = pushed.get_string_custom_property("pushed_version")
     assert atomic_pusher.pushed_versions(remote["base"]) == [int(version)]
     assert fileio.listdir(remote["base"]) == [version]  # no staging folder left behind
     published = f"{remote['base']}/{version}"
     source = os.path.join(model.uri, "Format-Serving")
-    assert set(_files(published)) == set(_files(source)) | {"assets.extra/tf_serving_warmup_requests"}
+    assert set(_files(published)) == set(_files(source)) | {"assets.extra/tf_serving_warmup_requests",
+                                                             "assets.extra/mlops_model.json"}
+    # What made the version, on disk with it and on its PushedModel artifact.
+    with fileio.open(f"{published}/assets.extra/mlops_model.json", "rb") as f:
+        facts = json.loads(f.read())
+    assert (facts["model_name"], facts["version"]) == ("m", int(version))
+    assert facts["provenance"]["spans"] == [{"span": 1, "sha256": "5pan1"}]
+    assert pushed.get_string_custom_property("config_sha256") == "c0ffee"
+    assert pushed.get_string_custom_property("spans") == "1:5pan1"
+    assert pushed.get_string_custom_property("git_commit") == "abc123"
     for name in _files(source):
         with fileio.open(f"{published}/{name}", "rb") as a, fileio.open(os.path.join(source, name), "rb") as b:
             assert a.read() == b.read(), name

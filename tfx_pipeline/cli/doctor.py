@@ -1,7 +1,6 @@
 """`mlops doctor`: is this machine ready to run the pipeline? Each check says ok, warn or FAIL, and how to fix it."""
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import socket
@@ -16,11 +15,9 @@ from typing import Callable, List, Optional
 import click
 
 from tfx_pipeline.cli.common import config_option
-from tfx_pipeline.config import DEFAULT_CONFIG, ConfigError, load_config
+from tfx_pipeline.config import ConfigError, load_config
+from tfx_pipeline.provenance import LOCK_FILES, REPOSITORY, lock_hash
 
-REPOSITORY = DEFAULT_CONFIG.parent.parent
-# What the Makefile hashes into the venv's install stamp (LOCKS), in its order.
-LOCK_FILES = ("requirements.lock", "requirements-nodeps.txt", "setup.py")
 MIN_FREE_GB, LOW_FREE_GB = 2.0, 10.0
 IMPORT_TIMEOUT_SECONDS = 180
 
@@ -31,10 +28,6 @@ class Check:
     status: str  # ok | warn | FAIL
     detail: str
     fix: str = ""
-
-
-def lock_hash(root: Path = REPOSITORY) -> str:
-    return hashlib.sha256(b"".join((root / name).read_bytes() for name in LOCK_FILES)).hexdigest()[:16]
 
 
 def check_python() -> Check:

@@ -1,4 +1,4 @@
-"""Pusher executor that publishes a version whole and never pushes the same model twice.
+"""Pusher that publishes a version whole, never pushes the same model twice, and says what made it.
 
 TFX's own Pusher copies files straight into <base>/<version>, so a polling model server can find a version
 folder that is still being written. Here the model is staged in a hidden, non-numeric folder (servers ignore
@@ -10,6 +10,10 @@ for the file), so it never loads a version whose variables or assets are still m
 When the latest pushed version already holds this exact SavedModel (same fingerprint), nothing is written: an
 unchanged re-run must not make the server reload.
 
+Each pushed version carries assets.extra/mlops_model.json (model_facts.py): the run's provenance (an input of
+this component, from RunProvenance) and its evaluation's metrics (an input too), which also become custom
+properties of the PushedModel artifact.
+
 custom_config: {"model_name", "signature", "input_key", "warmup_texts_pattern", "text_column", "warmup_count"}.
 """
 from __future__ import annotations
@@ -19,16 +23,25 @@ import re
 import time
 from typing import Any, Dict, List, Optional
 
+import json
+
 from tfx import types
 from tfx.components.pusher import executor as tfx_pusher
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
-from tfx.types import artifact_utils, standard_component_specs
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter
 from tfx.utils import io_utils, json_utils, proto_utils
 
+from tfx_pipeline.components import model_facts
+from tfx_pipeline.components.provenance import Provenance
 from tfx_pipeline.components.warmup_requests import latest_span_texts, write_warmup_requests
 
 FINGERPRINT_FILE = "fingerprint.pb"
+MODEL_FACTS = os.path.join("assets.extra", model_facts.FILE)
+PROVENANCE_KEY = "provenance"
+EVALUATION_KEY = "evaluation"
 # A SavedModel version is loadable once one of these is present; on an object store they are written last.
 GRAPH_FILES = ("saved_model.pb", "saved_model.pbtxt", FINGERPRINT_FILE)
 ALREADY_SERVING_KEY = "already_serving_version"
@@ -59,7 +72,7 @@ def _copy_graph_last(source: str, target: str) -> None:
 
 
 def publish_version(model_path: str, base_directory: str, version: int, warmup: Optional[dict] = None,
-                    remote_staging: Optional[str] = None) -> str:
+                    remote_staging: Optional[str] = None, extra_files: Optional[Dict[str, bytes]] = None) -> str:
     """Copies model_path to <base_directory>/<version> so that a server never loads part of it. On an object
     store the copy is staged in `remote_staging` (the PushedModel artifact's own folder), outside the base path."""
     final = os.path.join(base_directory, str(version))
@@ -73,6 +86,10 @@ def publish_version(model_path: str, base_directory: str, version: int, warmup: 
     if warmup:
         texts = latest_span_texts(warmup["warmup_texts_pattern"], warmup["text_column"], warmup["warmup_count"])
         write_warmup_requests(staging, warmup["model_name"], warmup["signature"], warmup["input_key"], texts)
+    for relative, body in (extra_files or {}).items():
+        fileio.makedirs(os.path.dirname(os.path.join(staging, relative)))
+        with fileio.open(os.path.join(staging, relative), "wb") as handle:
+            handle.write(body)
     if remote:
         _copy_graph_last(staging, final)
     else:
@@ -108,7 +125,33 @@ class Executor(tfx_pusher.Executor):
         # Seconds since the epoch, as TFX and TF Serving users expect, but always above the latest version.
         version = max(int(time.time()), (versions[-1] + 1) if versions else 0)
         custom_config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "null")
-        serving_path = publish_version(model_path, base, version, custom_config, remote_staging=model_push.uri)
+        facts = model_facts.model_facts((custom_config or {}).get("model_name", ""), version,
+                                        input_dict.get(PROVENANCE_KEY, []), input_dict.get(EVALUATION_KEY, []),
+                                        getattr(self._context, "pipeline_run_id", None) if self._context else None)
+        serving_path = publish_version(model_path, base, version, custom_config, remote_staging=model_push.uri,
+                                       extra_files={MODEL_FACTS: json.dumps(facts, indent=1, sort_keys=True).encode()})
+        model_facts.set_properties(model_push, facts)
         if not _URI.match(base):  # else the artifact's folder holds the staged copy already
             io_utils.copy_dir(model_path, model_push.uri)  # the artifact holds the pushed model, as TFX's Pusher
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=str(version))
+
+
+class AtomicPusherSpec(standard_component_specs.PusherSpec):
+    INPUTS = {**standard_component_specs.PusherSpec.INPUTS,
+              PROVENANCE_KEY: ChannelParameter(type=Provenance, optional=True),
+              EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation, optional=True)}
+
+
+class AtomicPusher(base_component.BaseComponent):
+    """TFX's Pusher with this module's executor, and the run's provenance and evaluation as inputs."""
+
+    SPEC_CLASS = AtomicPusherSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
+                 push_destination: pusher_pb2.PushDestination, custom_config: Dict[str, Any],
+                 provenance: Optional[types.BaseChannel] = None, evaluation: Optional[types.BaseChannel] = None):
+        super().__init__(spec=AtomicPusherSpec(
+            model=model, model_blessing=model_blessing, push_destination=push_destination,
+            custom_config=json_utils.dumps(custom_config), provenance=provenance, evaluation=evaluation,
+            pushed_model=types.Channel(type=standard_artifacts.PushedModel)))

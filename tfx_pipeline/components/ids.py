@@ -14,4 +14,5 @@ TRANSFORM = "transform"
 TRAINER = "trainer"
 BASELINE_RESOLVER = "latest_blessed_model_resolver"
 EVALUATOR = "evaluator"
+PROVENANCE = "run_provenance"  # only with a Pusher: what the pushed model is made of
 PUSHER = "pusher"

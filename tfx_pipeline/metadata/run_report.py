@@ -132,7 +132,7 @@ def _string_property(artifact: metadata_store_pb2.Artifact, key: str) -> Optiona
     return value.string_value if value is not None and value.HasField("string_value") else None
 
 
-def _overall_metrics(evaluation_uri: str) -> Dict[tuple, float]:
+def overall_metrics(evaluation_uri: str) -> Dict[tuple, float]:
     """(model_name, metric name, is_diff) -> value on the whole test split."""
     import tensorflow_model_analysis as tfma
 
@@ -158,7 +158,7 @@ def _failure_text(failure) -> str:
 def blessing_checks(config: PipelineConfig, evaluation_uri: str) -> List[MetricCheck]:
     import tensorflow_model_analysis as tfma
 
-    values = _overall_metrics(evaluation_uri)
+    values = overall_metrics(evaluation_uri)
     validation = tfma.load_validation_result(evaluation_uri)
     failures: Dict[str, List[str]] = {}
     for per_slice in validation.metric_validations_per_slice:
