@@ -1,7 +1,7 @@
 """`mlops`: one CLI whose subcommands map onto the stages. One module per command group:
 
 run.py (run), report.py (report), data.py (ingest, schema), serving.py (serve, predict), monitor.py (monitor,
-feedback), airflow.py (airflow), compile.py (compile), doctor.py (doctor). Each imports TensorFlow and TFX only inside the command that needs them,
+feedback), models.py (models), airflow.py (airflow), compile.py (compile), doctor.py (doctor). Each imports TensorFlow and TFX only inside the command that needs them,
 so `mlops predict` and `mlops --help` start in well under a second.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from tfx_pipeline.cli import airflow, data, doctor, monitor, report, run, serving
+from tfx_pipeline.cli import airflow, data, doctor, models, monitor, report, run, serving
 from tfx_pipeline.cli import compile as compile_command
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,13 +23,14 @@ def mlops() -> None:
 
 
 for command in (run.run, report.report, data.ingest, data.schema, serving.serve, serving.predict, monitor.monitor,
-                monitor.feedback, airflow.airflow, compile_command.compile_pipeline, doctor.doctor):
+                monitor.feedback, models.models, airflow.airflow, compile_command.compile_pipeline, doctor.doctor):
     mlops.add_command(command)
 
 
 def main(argv=None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["predict"] and "--in-process" not in argv:
+    if (argv[:1] == ["predict"] and "--in-process" not in argv) or argv[:2] in (
+            ["models", "list"], ["models", "promote"], ["models", "rollback"], ["models", "history"]):
         from serving.protos import load_protocol_only
 
         # Asking a server needs TensorFlow's protos, not its runtime (10 s).

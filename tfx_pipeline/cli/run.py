@@ -87,5 +87,23 @@ def _run(config, sample: Optional[int], quiet: QuietOutput, verbose: bool) -> in
         log.error("the run stopped at %s", where, exc_info=failure)  # the traceback, for the log file only
         say(f"full log (with the traceback): {quiet.log_path}")
         return EXIT_RUN_FAILED
+    if report.pushed_version is not None and config.serving.push_policy == "canary":
+        _label_the_push(config, report.pushed_version, say)
     say(f"log: {quiet.log_path}")
     return EXIT_NOT_BLESSED if report.blessed is False else 0
+
+
+def _label_the_push(config, version: int, say) -> None:
+    """The canary push policy: the first version becomes stable, every later one canary (promote moves stable)."""
+    from tfx_pipeline.cli.models import _server
+    from tfx_pipeline.registry import labels
+
+    label = "canary" if "stable" in labels.read_labels(config) else "stable"
+    server = _server(config, None, None)
+    try:
+        labels.move_label(config, label, version, server, "mlops run (serving.push_policy: canary)", say, kind="push")
+    except labels.LabelError as exc:
+        say(f"the pushed version was not labelled {label}: {exc}")
+    finally:
+        if server is not None:
+            server.close()

@@ -44,12 +44,26 @@ def serve(ctx: click.Context, config_path: Path, sample: Optional[int], verbose:
     if not given & set(_MODEL_FLAGS) and not flags["proxy_to"]:
         if not is_remote(config.push_root):  # a server started before the first push polls an empty folder
             config.push_root.mkdir(parents=True, exist_ok=True)
-        flags.update(model_name=config.serving.model_name, model_base_path=str(config.push_root))
+        flags.update(_model_flags(config))
     flags.update({k: v for k, v in _monitoring_flags(config).items() if k not in given})
     options = ServerOptions(**flags)
     with QuietOutput(log_file_path(config.logs_dir, "serve"), verbose, console_loggers=("serving",)) as quiet:
         click.echo(f"log: {quiet.log_path}", file=quiet.console)
         serving_cli.start(options, embedded)
+
+
+def _model_flags(config) -> dict:
+    """The config's model: from its labels file once `mlops models` (or the canary push policy) wrote one, so the
+    labels are served; else the base path's newest version, as TF Serving serves a --model_base_path."""
+    from tfx_pipeline.registry.labels import config_file
+
+    labelled = None if is_remote(config.paths.serving_root) else config_file(config)
+    if labelled is not None and labelled.is_file():
+        # Labels name loaded versions (they are moved in two steps); TF Serving checks that before loading at
+        # start-up (tensorflow/serving #1608), the embedded server after.
+        return {"model_config_file": str(labelled), "model_config_file_poll_wait_seconds": 2,
+                "allow_version_labels_for_unavailable_models": True}
+    return {"model_name": config.serving.model_name, "model_base_path": str(config.push_root)}
 
 
 def _monitoring_flags(config) -> dict:
