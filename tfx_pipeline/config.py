@@ -187,6 +187,14 @@ class MonitoringConfig(_Strict):
     schedule: Optional[str] = "@hourly"
 
 
+class ModelCardConfig(_Strict):
+    """The prose of the model card section of `mlops report --html`; the numbers come from the run."""
+    intended_use: str = ""
+    limitations: str = ""
+    ethical_considerations: str = ""
+    owners: List[str] = []
+
+
 class PipelineConfig(_Strict):
     pipeline_name: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
     labels: List[str] = Field(min_length=2)
@@ -200,6 +208,7 @@ class PipelineConfig(_Strict):
     beam: BeamConfig = BeamConfig()
     airflow: AirflowConfig = AirflowConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    model_card: ModelCardConfig = ModelCardConfig()
     # The file it was loaded from (provenance: its hash goes into each pushed model's facts).
     _source_file: Optional[Path] = PrivateAttr(default=None)
 

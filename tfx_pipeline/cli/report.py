@@ -18,8 +18,10 @@ from tfx_pipeline.config import ConfigError
 @pipeline_root_option
 @click.option("--run-id", default=None,
               help="The run to report on, as the report or the runner names it [default: the latest run].")
+@click.option("--html", "as_html", is_flag=True,
+              help="Also write the run's self-contained HTML report (<workdir>/reports/run-<id>.html).")
 def report(config_path: Path, sample: Optional[int], workdir: Optional[str], pipeline_root: Optional[str],
-           run_id: Optional[str]) -> None:
+           run_id: Optional[str], as_html: bool) -> None:
     """Print what a pipeline run did: components ran / cached / failed / skipped, blessing, pushed version."""
     config = load(config_path, sample, workdir=workdir, pipeline_root=pipeline_root)
     try:
@@ -40,3 +42,7 @@ def report(config_path: Path, sample: Optional[int], workdir: Optional[str], pip
             raise click.ClickException(str(exc)) from None
         click.echo(f"pipeline run {shown.run_id} (recorded by {shown.launcher})\n{shown.table()}",
                    file=quiet.console)
+        if as_html:
+            from tfx_pipeline.reports.html import report_folder, write_report
+
+            click.echo(f"html report: {write_report(config, shown, report_folder(config))}", file=quiet.console)

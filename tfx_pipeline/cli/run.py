@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 @pipeline_root_option
 @serving_root_option
 @verbose_option
+@click.option("--html/--no-html", default=True, show_default=True, help="Write the run's HTML report.")
 def run(config_path: Path, sample: Optional[int], workdir: Optional[str], pipeline_root: Optional[str],
-        serving_root: Optional[str], verbose: bool) -> None:
+        serving_root: Optional[str], verbose: bool, html: bool) -> None:
     """Ingest the configured source as a span (if changed) and run the pipeline on LocalDagRunner.
 
     Exit status: 0 when a model was pushed or the served one is unchanged, 1 when the run stopped (bad data, a
@@ -43,14 +44,14 @@ def run(config_path: Path, sample: Optional[int], workdir: Optional[str], pipeli
         raise click.ClickException(str(exc)) from None
     try:
         with RunLock(config.logs_dir.parent), QuietOutput(log_file_path(config.logs_dir, "run"), verbose) as quiet:
-            code = _run(config, sample, quiet, verbose)
+            code = _run(config, sample, quiet, verbose, html)
     except WorkspaceBusy as exc:
         raise click.ClickException(str(exc)) from None
     if code:
         raise click.exceptions.Exit(code)
 
 
-def _run(config, sample: Optional[int], quiet: QuietOutput, verbose: bool) -> int:
+def _run(config, sample: Optional[int], quiet: QuietOutput, verbose: bool, html: bool = True) -> int:
     from tfx_pipeline.data.ingest import ingest
 
     def say(text: str = "") -> None:
@@ -79,6 +80,14 @@ def _run(config, sample: Optional[int], quiet: QuietOutput, verbose: bool) -> in
             failure = exc
     report = build_report(config, component_ids)
     say(f"\npipeline run {report.run_id}\n{report.table()}")
+    if html:
+        from tfx_pipeline.reports.html import report_folder, write_report
+
+        try:
+            say(f"html report: {write_report(config, report, report_folder(config))}")
+        except Exception as exc:  # the run's outcome stands whatever happens to its report
+            log.exception("the HTML report could not be written")
+            say(f"html report: not written ({type(exc).__name__}: {exc}; see the log)")
     if failure is not None:
         where = progress.failed_component or "the pipeline"
         say(f"\nthe run stopped at {where}: {type(failure).__name__}: {failure}")
