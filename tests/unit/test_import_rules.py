@@ -4,7 +4,9 @@
 - trainer/ is model code named by entry point: of the project it imports only the feature contract;
 - runners/ only bind a config to create_pipeline: of tfx_pipeline they import the config, the locations it
   holds and the pipeline;
-- tfx_pipeline/ never imports trainer/ (TFX loads model code by entry point), and only its CLI starts runners.
+- tfx_pipeline/ never imports trainer/ (TFX loads model code by entry point), and only its CLI starts runners;
+- tfx_pipeline/monitoring/ and registry/ operate a served model beside its server: they never import TFX, and
+  registry/ (what `mlops models list` runs) not TensorFlow either, only the serving protocol's protos.
 """
 import ast
 from pathlib import Path
@@ -14,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ("serving", "trainer", "runners", "tfx_pipeline")
 FEATURE_CONTRACT = "tfx_pipeline.features"
 RUNNER_MAY_IMPORT = ("tfx_pipeline.config", "tfx_pipeline.locations", "tfx_pipeline.pipeline")
+OPERATING_LAYERS = {"monitoring": ("tfx",), "registry": ("tfx", "tensorflow")}
 
 
 def imported_modules(path: Path, package: str) -> Iterator[Tuple[int, str]]:
@@ -43,6 +46,9 @@ def _within(module: str, prefix: str) -> bool:
 def rule_broken(layer: str, relative: Path, module: str) -> str:
     """Why importing `module` from the file `relative` (under layer/) breaks a rule, or ""."""
     top = _top(module)
+    beside_a_server = layer == "tfx_pipeline" and relative.parts[0] in OPERATING_LAYERS
+    if beside_a_server and top in OPERATING_LAYERS[relative.parts[0]]:
+        return f"tfx_pipeline/{relative.parts[0]}/ must not import {top}: it runs beside a server, not in a pipeline"
     if top not in PROJECT:
         return ""  # the standard library or a third-party package
     if layer == "serving":
@@ -91,6 +97,12 @@ def test_a_forbidden_import_in_a_new_file_is_reported(tmp_path):
         "from ..features import TEXT\nfrom trainer import model\nfrom runners import local_runner\n")
     (tmp_path / "tfx_pipeline" / "cli").mkdir()
     (tmp_path / "tfx_pipeline" / "cli" / "run.py").write_text("from runners import local_runner\n")
+    (tmp_path / "tfx_pipeline" / "registry").mkdir()
+    (tmp_path / "tfx_pipeline" / "registry" / "versions.py").write_text(
+        "from tensorflow_serving.apis import model_pb2\nimport tensorflow as tf\n")
+    (tmp_path / "tfx_pipeline" / "monitoring").mkdir()
+    (tmp_path / "tfx_pipeline" / "monitoring" / "drift.py").write_text(
+        "import tensorflow_data_validation\nfrom tfx.types import standard_artifacts\n")
     found = violations(tmp_path)
     assert found == [
         "serving/sneaky.py:1 imports tfx_pipeline.config.load_config: serving/ must not import the pipeline, "
@@ -103,4 +115,8 @@ def test_a_forbidden_import_in_a_new_file_is_reported(tmp_path):
         "loads model code by entry point",
         "tfx_pipeline/components/pusher.py:3 imports runners.local_runner: only tfx_pipeline/cli/ may import "
         "runners/",
+        "tfx_pipeline/monitoring/drift.py:2 imports tfx.types.standard_artifacts: tfx_pipeline/monitoring/ must not "
+        "import tfx: it runs beside a server, not in a pipeline",
+        "tfx_pipeline/registry/versions.py:2 imports tensorflow: tfx_pipeline/registry/ must not import tensorflow: "
+        "it runs beside a server, not in a pipeline",
     ]
