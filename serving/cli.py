@@ -46,6 +46,7 @@ _HELP = {
                                                    "versions not yet loaded.",
     "host": "Interface to bind (embedded server only).",
     "max_request_bytes": "Largest accepted request, gRPC and REST (embedded only).",
+    "max_request_rows": "Most rows (first dimension, or examples) in one request (embedded only).",
     "request_log_dir": "Log sampled requests as PredictionLog TFRecords under DIR/<model>/<version>/ "
                        "(embedded and proxy only; empty = off).",
     "request_log_sampling_rate": "Share of requests logged (0 to 1).",

@@ -2,6 +2,8 @@
 GetModelMetadata against one loaded Servable (validation, execution, response
 building), shared by the gRPC and REST front ends and by warmup."""
 
+import dataclasses
+
 import numpy as np
 from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import types_pb2
@@ -25,6 +27,26 @@ SCORES_KEY = "scores"
 REGRESS_OUTPUT_KEY = "outputs"
 
 
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """What one request may make the server allocate beyond its own bytes (which its transport bounds).
+
+    padded_bytes: a tensor padded to its declared shape, or an Input's context merged into each example.
+    rows: the first dimension of each input, or the examples of a Classify/Regress; beyond it the answer is
+    TF Serving's batching error, since the same request to a batching TF Serving gets it too.
+    """
+    padded_bytes: int = tensors.DEFAULT_MAX_PADDED_BYTES
+    rows: int = 100_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _check_rows(rows, limits):
+    if rows > limits.rows:
+        raise invalid_argument(f"Task size {rows} is larger than maximum input batch size {limits.rows}")
+
+
 def fill_model_spec(spec, servable, signature_name=None):
     spec.name = servable.name
     spec.version.value = servable.version
@@ -36,7 +58,7 @@ def _joined(keys):
     return ",".join(sorted(keys))
 
 
-def predict_inputs(signature, request_inputs):
+def predict_inputs(signature, request_inputs, limits=DEFAULT_LIMITS):
     """Numpy inputs checked against the signature the way TF Serving checks."""
     sent, wanted = set(request_inputs), set(signature.inputs)
     if sent != wanted:
@@ -52,7 +74,9 @@ def predict_inputs(signature, request_inputs):
             raise invalid_argument(
                 f"Expects arg[{index}] to be {tensors.dtype_name(info.dtype)} but "
                 f"{tensors.dtype_name(proto.dtype)} is provided")
-        array = tensors.to_numpy(proto, key)
+        if proto.tensor_shape.dim:
+            _check_rows(proto.tensor_shape.dim[0].size, limits)
+        array = tensors.to_numpy(proto, key, limits.padded_bytes)
         if not tensors.shape_compatible(array.shape, info.tensor_shape):
             raise invalid_argument(
                 f"input tensor alias: {key} has shape "
@@ -77,14 +101,14 @@ def output_keys(signature, output_filter):
     return seen
 
 
-def prepare_predict(servable, request):
+def prepare_predict(servable, request, limits=DEFAULT_LIMITS):
     """(signature name, SignatureDef, numpy inputs, output keys) of a valid
     PredictRequest; everything before the model runs."""
     name = request.model_spec.signature_name or DEFAULT_SIGNATURE
     signature = servable.signature_defs.get(name)
     if signature is None:
         raise failed_precondition(f'Serving signature key "{name}" not found.')
-    inputs = predict_inputs(signature, request.inputs)
+    inputs = predict_inputs(signature, request.inputs, limits)
     keys = output_keys(signature, request.output_filter)
     return name, signature, inputs, keys
 
@@ -98,22 +122,31 @@ def predict_response(servable, name, signature, keys, outputs):
     return response
 
 
-def predict(servable, request, runner):
+def predict(servable, request, runner, limits=DEFAULT_LIMITS):
     """`runner(signature_name, inputs, output_keys)` executes the signature;
     it is either servable.run or a batching queue in front of it."""
-    name, signature, inputs, keys = prepare_predict(servable, request)
+    name, signature, inputs, keys = prepare_predict(servable, request, limits)
     outputs = runner(name, inputs, keys)
     return predict_response(servable, name, signature, keys, outputs)
 
 
-def serialized_examples(input_proto):
+def serialized_examples(input_proto, limits=DEFAULT_LIMITS):
     """Serialized tf.Examples from an Input, context merged into each."""
     kind = input_proto.WhichOneof("kind")
     if kind == "example_list":
+        _check_rows(len(input_proto.example_list.examples), limits)
         examples = [e.SerializeToString()
                     for e in input_proto.example_list.examples]
     elif kind == "example_list_with_context":
         with_context = input_proto.example_list_with_context
+        count = len(with_context.examples)
+        _check_rows(count, limits)
+        # A large context merged into many small examples multiplies: refuse before merging.
+        merged_bytes = count * with_context.context.ByteSize() + with_context.ByteSize()
+        if count and merged_bytes > max(limits.padded_bytes, with_context.ByteSize()):
+            raise invalid_argument(
+                f"Input's context of {with_context.context.ByteSize()} bytes merged into {count} examples would "
+                f"take {merged_bytes} bytes, above the limit of {limits.padded_bytes}")
         examples = []
         for example in with_context.examples:
             merged = example_pb2.Example()
@@ -152,7 +185,7 @@ def _run_examples(servable, name, input_key, examples, keys, runner=None):
     return (runner or servable.run)(name, {input_key: batch}, keys)
 
 
-def classification_result(servable, request, check_method_name=False, runner=None):
+def classification_result(servable, request, check_method_name=False, runner=None, limits=DEFAULT_LIMITS):
     name, signature, input_key = _example_signature(
         servable, request.model_spec, CLASSIFY_METHOD, "classification",
         check_method_name)
@@ -161,7 +194,7 @@ def classification_result(servable, request, check_method_name=False, runner=Non
         raise invalid_argument(
             "Expected classification signature outputs to contain at least one "
             f"of {{{CLASSES_KEY}, {SCORES_KEY}}}.")
-    examples = serialized_examples(request.input)
+    examples = serialized_examples(request.input, limits)
     outputs = _run_examples(servable, name, input_key, examples, keys, runner)
     classes, scores = outputs.get(CLASSES_KEY), outputs.get(SCORES_KEY)
     for label, tensor in (("classes", classes), ("scores", scores)):
@@ -188,14 +221,14 @@ def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def regression_result(servable, request, check_method_name=False, runner=None):
+def regression_result(servable, request, check_method_name=False, runner=None, limits=DEFAULT_LIMITS):
     name, signature, input_key = _example_signature(
         servable, request.model_spec, REGRESS_METHOD, "regression",
         check_method_name)
     if REGRESS_OUTPUT_KEY not in signature.outputs:
         raise invalid_argument(
             f"No output tensor named {REGRESS_OUTPUT_KEY} in regression signature")
-    examples = serialized_examples(request.input)
+    examples = serialized_examples(request.input, limits)
     values = _run_examples(servable, name, input_key, examples,
                            [REGRESS_OUTPUT_KEY], runner)[REGRESS_OUTPUT_KEY]
     if values.shape not in ((len(examples),), (len(examples), 1)):
@@ -209,16 +242,16 @@ def regression_result(servable, request, check_method_name=False, runner=None):
     return name, result
 
 
-def classify(servable, request, check_method_name=False, runner=None):
+def classify(servable, request, check_method_name=False, runner=None, limits=DEFAULT_LIMITS):
     """`runner(signature_name, inputs, output_keys)` executes the signature (default servable.run)."""
-    name, result = classification_result(servable, request, check_method_name, runner)
+    name, result = classification_result(servable, request, check_method_name, runner, limits)
     response = classification_pb2.ClassificationResponse(result=result)
     fill_model_spec(response.model_spec, servable, name)
     return response
 
 
-def regress(servable, request, check_method_name=False, runner=None):
-    name, result = regression_result(servable, request, check_method_name, runner)
+def regress(servable, request, check_method_name=False, runner=None, limits=DEFAULT_LIMITS):
+    name, result = regression_result(servable, request, check_method_name, runner, limits)
     response = regression_pb2.RegressionResponse(result=result)
     fill_model_spec(response.model_spec, servable, name)
     return response
@@ -243,7 +276,7 @@ def check_multi_inference(request):
                 f"Unsupported signature method_name: {task.method_name}")
 
 
-def multi_inference(servable, request, check_method_name=False, runner=None):
+def multi_inference(servable, request, check_method_name=False, runner=None, limits=DEFAULT_LIMITS):
     check_multi_inference(request)
     response = inference_pb2.MultiInferenceResponse()
     for task in request.tasks:
@@ -252,13 +285,13 @@ def multi_inference(servable, request, check_method_name=False, runner=None):
             sub = classification_pb2.ClassificationRequest(
                 model_spec=task.model_spec, input=request.input)
             name, classification = classification_result(servable, sub,
-                                                         check_method_name, runner)
+                                                         check_method_name, runner, limits)
             result.classification_result.CopyFrom(classification)
         else:
             sub = regression_pb2.RegressionRequest(
                 model_spec=task.model_spec, input=request.input)
             name, regression = regression_result(servable, sub, check_method_name,
-                                                 runner)
+                                                 runner, limits)
             result.regression_result.CopyFrom(regression)
         fill_model_spec(result.model_spec, servable, name)
     return response

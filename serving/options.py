@@ -46,6 +46,9 @@ class ServerOptions:
     # single request-size knob; the embedded server needs both.
     host: str = "127.0.0.1"
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    # Rows (first dimension, or examples) one request may hold: a 4 MiB message holds a million short texts,
+    # whose answer takes a minute and a gigabyte. Bulk scoring belongs in BulkInferrer / Beam.
+    max_request_rows: int = 100_000
     # Request logging (serving/request_log.py), which the real binary cannot do.
     request_log_dir: str = ""
     request_log_sampling_rate: float = 1.0
@@ -60,7 +63,7 @@ class ServerOptions:
 
 # Flags that only the embedded server understands; the launcher drops them
 # before exec'ing tensorflow_model_server, which rejects unknown flags.
-EMBEDDED_ONLY = ("host", "max_request_bytes", "request_log_dir", "request_log_sampling_rate",
+EMBEDDED_ONLY = ("host", "max_request_bytes", "max_request_rows", "request_log_dir", "request_log_sampling_rate",
                  "request_log_max_file_bytes", "request_log_max_file_seconds", "request_log_queue_size",
                  "monitoring_extra_file", "proxy_to")
 

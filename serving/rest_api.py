@@ -5,6 +5,9 @@ import concurrent.futures
 import logging
 import os
 import re
+import socket
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
@@ -33,7 +36,10 @@ _STATUS_PATH = re.compile(
 def _spec(spec, match):
     spec.name = match["model"]
     if match["version"]:
-        spec.version.value = int(match["version"])
+        version = int(match["version"])
+        if version >= 1 << 63:  # TF Serving parses the version into an int64
+            raise invalid_argument(f"Failed to convert version: {match['version']} to numeric.")
+        spec.version.value = version
     elif match["label"]:
         spec.version_label = match["label"]
 
@@ -161,17 +167,75 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._dispatch(b"")
 
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length") or 0)
+    def handle_one_request(self):
+        # From here until the body is read the connection is "reading": the reaper closes it when that takes
+        # longer than the request timeout, so a client that trickles its request cannot hold a thread.
+        self.raw_requestline = b""  # until the request line is in, the connection may just be idle
+        self.server.reading(self, True)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.reading(self, False)
+
+    def _refuse(self, status, message):
+        self.close_connection = True
+        self._send_json(status, {"error": message})
+
+    def _too_large(self, size):
+        self._refuse(413, f"Request body of {size} bytes exceeds the limit of {self.max_body_bytes} bytes")
+
+    def _read_chunked(self):
+        """A chunked body, refused (None) once it passes the size limit."""
+        chunks, size = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                length = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                self._refuse(400, "Malformed chunked request body")
+                return None
+            if length == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
+            size += length
+            if size > self.max_body_bytes:
+                self._too_large(size)
+                return None
+            chunk = self.rfile.read(length + 2)[:length]
+            if len(chunk) < length:
+                self.close_connection = True  # the client went away mid-body
+                return None
+            chunks.append(chunk)
+
+    def _read_body(self):
+        """The request body, or None when it was refused (the answer is sent) or never finished."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        declared = self.headers.get("Content-Length")
+        try:
+            length = int(declared or 0)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self._refuse(400, f"Invalid Content-Length: {declared!r}")
+            return None
         if length > self.max_body_bytes:
-            # Refuse before reading, so a huge upload costs no memory.
-            self.close_connection = True
-            self._send_json(413, {"error": f"Request body of {length} bytes exceeds "
-                                           f"the limit of {self.max_body_bytes} bytes"})
-            return
-        self._dispatch(self.rfile.read(length) if length else b"")
+            self._too_large(length)  # refused before reading, so a huge upload costs no memory
+            return None
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            self.close_connection = True  # closed, or cut by the reaper, before the body was complete
+            return None
+        return body
+
+    def do_POST(self):
+        body = self._read_body()
+        if body is not None:
+            self._dispatch(body)
 
     def _dispatch(self, body):
+        self.server.reading(self, False)
         path = self.path.split("?", 1)[0]
         if not path.lower().startswith("/v1/"):
             self._send_json(404, {"error": f"Not found: {path}"})
@@ -189,8 +253,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 def start_rest_server(core, host, port, timeout_ms=30000, max_body_bytes=4 << 20,
                       metrics_path=None, metrics=None, num_threads=0):
-    """Starts serving in a daemon thread; returns the ThreadingHTTPServer."""
-    import threading
+    """Starts serving in a daemon thread; returns the RestServer."""
 
     workers = num_threads or 4 * (os.cpu_count() or 1)
     handler = type("RestHandler", (_Handler,), {
@@ -202,10 +265,89 @@ def start_rest_server(core, host, port, timeout_ms=30000, max_body_bytes=4 << 20
         "metrics_path": metrics_path,
         "metrics": metrics,
     })
-    # socketserver's default listen backlog of 5 reset connections under 32 concurrent clients.
-    server_class = type("RestServer", (ThreadingHTTPServer,), {"request_queue_size": 128})
-    server = server_class((host, port), handler)
-    server.daemon_threads = True
+    server = RestServer((host, port), handler, read_timeout_s=timeout_ms / 1000.0)
     server.executor = handler.executor  # shut down with the server
     threading.Thread(target=server.serve_forever, daemon=True, name="rest").start()
     return server
+
+
+def _closing_response(status, message):
+    """A whole HTTP answer as bytes, for when no handler thread is there to write it."""
+    body = json_codec.dumps({"error": message})
+    return (f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"Connection: close\r\n\r\n").encode() + body
+
+
+class RestServer(ThreadingHTTPServer):
+    """A thread per connection, with two bounds a hostile client cannot lift: at most MAX_CONNECTIONS open at
+    once (more are answered 503 and closed), and a request (its line, headers and body) must arrive within the
+    read timeout, else the connection is closed; an idle keep-alive connection counts as reading."""
+    # socketserver's default listen backlog of 5 reset connections under 32 concurrent clients.
+    request_queue_size = 128
+    daemon_threads = True
+    MAX_CONNECTIONS = 2048
+    _TIMEOUT_RESPONSE = _closing_response("408 Request Timeout", "Request timed out")
+    _BUSY_RESPONSE = _closing_response("503 Service Unavailable", "Too many open connections")
+
+    def __init__(self, address, handler, read_timeout_s=30.0):
+        super().__init__(address, handler)
+        self.read_timeout_s = read_timeout_s
+        self._lock = threading.Lock()
+        self._open = 0
+        self._reading = {}  # handler -> when its current request started
+        self._closed = threading.Event()
+        threading.Thread(target=self._reap, daemon=True, name="rest-reaper").start()
+
+    def server_close(self):
+        self._closed.set()
+        super().server_close()
+
+    def process_request(self, request, client_address):
+        with self._lock:
+            busy = self._open >= self.MAX_CONNECTIONS
+            if not busy:
+                self._open += 1
+        if busy:
+            try:
+                request.sendall(self._BUSY_RESPONSE)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self._open -= 1
+
+    def reading(self, handler, started):
+        with self._lock:
+            if started:
+                self._reading[handler] = time.monotonic()
+            else:
+                self._reading.pop(handler, None)
+
+    def _reap(self):
+        while not self._closed.wait(min(1.0, self.read_timeout_s / 4)):
+            now = time.monotonic()
+            with self._lock:
+                late = [h for h, since in self._reading.items() if now - since > self.read_timeout_s]
+                for handler in late:
+                    del self._reading[handler]
+            for handler in late:
+                if handler.raw_requestline:  # a request had begun: say why it ends (an idle one just closes)
+                    try:
+                        handler.connection.send(self._TIMEOUT_RESPONSE)
+                    except OSError:
+                        pass
+                try:
+                    handler.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def handle_error(self, request, client_address):
+        # A client that vanished mid-answer is not the server's error; keep it off stderr.
+        log.debug("REST connection from %s ended with an error", client_address, exc_info=True)

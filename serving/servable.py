@@ -10,6 +10,10 @@ from serving.errors import ServingError, internal, not_found
 log = logging.getLogger(__name__)
 
 SERVE_TAG = "serve"
+# Rows per call of a signature. A request of a million short texts fits in a 4 MiB message; run at once, the
+# model would hold the activations of all of them (hundreds of MB). Larger requests run in slices of this many
+# rows, stitched back together, as TF Serving's batching splits large tasks.
+MAX_ROWS_PER_CALL = 1024
 
 
 def has_saved_model(path):
@@ -80,7 +84,26 @@ class Servable:
         return cls(name, version, path, signature_defs, loaded)
 
     def run(self, signature_name, inputs, output_keys=None):
-        """Runs a signature on validated numpy inputs; returns numpy outputs."""
+        """Runs a signature on validated numpy inputs; returns numpy outputs. Inputs that share a first dimension
+        longer than MAX_ROWS_PER_CALL run in slices when the outputs are batch-major."""
+        rows = {value.shape[0] if getattr(value, "ndim", 0) else None for value in inputs.values()}
+        if len(rows) != 1 or None in rows or next(iter(rows)) <= MAX_ROWS_PER_CALL:
+            return self._run_once(signature_name, inputs, output_keys)
+        total = next(iter(rows))
+        parts = []
+        for start in range(0, total, MAX_ROWS_PER_CALL):
+            piece = {key: value[start:start + MAX_ROWS_PER_CALL] for key, value in inputs.items()}
+            outputs = self._run_once(signature_name, piece, output_keys)
+            size = min(MAX_ROWS_PER_CALL, total - start)
+            if any(getattr(o, "ndim", 0) == 0 or o.shape[0] != size for o in outputs.values()):
+                # Not one output row per input row: the slices cannot be stitched, so it runs whole.
+                return self._run_once(signature_name, inputs, output_keys)
+            parts.append(outputs)
+        import numpy as np
+
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+    def _run_once(self, signature_name, inputs, output_keys=None):
         import tensorflow as tf
 
         function = self._loaded.signatures[signature_name]

@@ -4,7 +4,7 @@ front ends, pollers, batching, monitoring and request logging."""
 import logging
 import threading
 
-from serving import grpc_server
+from serving import grpc_server, inference
 from serving import options as opts
 from serving import warmup
 from serving.batching import Batcher
@@ -16,6 +16,9 @@ from serving.servable import Servable
 from serving.service_core import ServingCore
 
 log = logging.getLogger(__name__)
+# gRPC logs a traceback for every request body that is not a valid message ("Exception deserializing
+# message!") and answers it INTERNAL anyway: one line per garbage request would let any client fill the log.
+logging.getLogger("grpc._common").setLevel(logging.CRITICAL)
 
 
 def _set_tf_threads(options):
@@ -92,7 +95,10 @@ class ModelServer:
             allow_unavailable_labels=options.allow_version_labels_for_unavailable_models)
         self.core = ServingCore(self.registry, self.batcher, self.metrics,
                                 self.request_logger,
-                                options.enable_signature_method_name_check)
+                                options.enable_signature_method_name_check,
+                                # Padding a tensor may not outgrow what a request may carry.
+                                inference.Limits(padded_bytes=options.max_request_bytes,
+                                                 rows=options.max_request_rows))
         self.registry.apply_config(config)
         if options.model_config_file:
             self._file_config = config

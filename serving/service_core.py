@@ -23,8 +23,9 @@ def _require_spec(request):
 
 class ServingCore:
     def __init__(self, registry, batcher=None, metrics=None, request_logger=None,
-                 check_method_name=False):
+                 check_method_name=False, limits=inference.DEFAULT_LIMITS):
         self.registry = registry
+        self._limits = limits
         self._check = check_method_name
         self._batcher = batcher
         self._metrics = metrics
@@ -85,7 +86,7 @@ class ServingCore:
         _require_spec(request)
         return self._serve(
             "Predict", entrypoint, request, request.model_spec,
-            lambda s: inference.predict(s, request, self._runner(s, "Predict")),
+            lambda s: inference.predict(s, request, self._runner(s, "Predict"), self._limits),
             "predict_log", request_id)
 
     async def predict_async(self, request, pool, request_id=""):
@@ -101,7 +102,7 @@ class ServingCore:
             with self.registry.acquire(spec) as handle:
                 servable = handle.servable
                 name, signature, inputs, keys = inference.prepare_predict(
-                    servable, request)
+                    servable, request, self._limits)
                 outputs = await self._batcher.submit_async(servable, name, inputs,
                                                            keys, pool)
                 response = inference.predict_response(servable, name, signature,
@@ -114,14 +115,14 @@ class ServingCore:
         _require_spec(request)
         return self._serve("Classify", entrypoint, request, request.model_spec,
                            lambda s: inference.classify(s, request, self._check,
-                                                        self._runner(s, "Classify")),
+                                                        self._runner(s, "Classify"), self._limits),
                            "classify_log", request_id)
 
     def regress(self, request, entrypoint="GRPC", request_id=""):
         _require_spec(request)
         return self._serve("Regress", entrypoint, request, request.model_spec,
                            lambda s: inference.regress(s, request, self._check,
-                                                       self._runner(s, "Regress")),
+                                                       self._runner(s, "Regress"), self._limits),
                            "regress_log", request_id)
 
     def multi_inference(self, request, entrypoint="GRPC", request_id=""):
@@ -129,7 +130,7 @@ class ServingCore:
         return self._serve(
             "MultiInference", entrypoint, request, request.tasks[0].model_spec,
             lambda s: inference.multi_inference(s, request, self._check,
-                                                self._runner(s, "MultiInference")),
+                                                self._runner(s, "MultiInference"), self._limits),
             "multi_inference_log", request_id)
 
     def model_metadata(self, request, entrypoint="GRPC", request_id=""):

@@ -148,8 +148,72 @@ def _decode(proto):
     return values.reshape(shape)
 
 
-def to_numpy(proto, alias="input"):
-    """Decodes a TensorProto in either typed-field or tensor_content form."""
+# TF's TensorShape allows at most 254 dimensions.
+MAX_DIMS = 254
+# A tensor may declare more elements than it carries (TF pads with the last value), but not so many that padding
+# would allocate more than this (or than the values it carries): one small request must not claim gigabytes.
+DEFAULT_MAX_PADDED_BYTES = 4 * 1024 * 1024
+# Bytes per element where numpy's item size does not tell: a TF string is a 24-byte tstring plus its pointer.
+_ELEMENT_BYTES = {types_pb2.DT_STRING: 32, types_pb2.DT_COMPLEX64: 8, types_pb2.DT_COMPLEX128: 16,
+                  types_pb2.DT_BFLOAT16: 2}
+_COMPLEX_FIELDS = {types_pb2.DT_COMPLEX64: "scomplex_val", types_pb2.DT_COMPLEX128: "dcomplex_val"}
+
+
+def _parsing_error(alias, why):
+    return invalid_argument(f"tensor parsing error: {alias} ({why})")
+
+
+def _element_bytes(dtype_enum):
+    if dtype_enum in _ELEMENT_BYTES:
+        return _ELEMENT_BYTES[dtype_enum]
+    entry = _TYPED_FIELDS.get(dtype_enum)
+    return np.dtype(entry[0]).itemsize if entry else 8
+
+
+def _carried_values(proto):
+    if proto.dtype in _COMPLEX_FIELDS:
+        return len(getattr(proto, _COMPLEX_FIELDS[proto.dtype])) // 2
+    entry = _TYPED_FIELDS.get(proto.dtype)
+    if entry is None:
+        return None
+    return len(proto.half_val if proto.dtype == types_pb2.DT_HALF else getattr(proto, entry[1]))
+
+
+def check_declared_size(proto, alias="input", max_padded_bytes=DEFAULT_MAX_PADDED_BYTES):
+    """Refuses, before anything is allocated, a tensor whose shape is invalid or whose declared size (elements
+    times element size) its content does not back and the padding limit does not allow."""
+    shape = proto.tensor_shape
+    if shape.unknown_rank:
+        raise _parsing_error(alias, "a tensor needs a known rank")
+    if len(shape.dim) > MAX_DIMS:
+        raise _parsing_error(alias, f"{len(shape.dim)} dimensions, more than {MAX_DIMS}")
+    elements = 1
+    for dim in shape.dim:
+        if dim.size < 0:
+            raise _parsing_error(alias, f"dimension {dim.size} is negative")
+        elements *= dim.size
+        if elements > 1 << 62:
+            raise _parsing_error(alias, "its element count overflows")
+    declared = elements * _element_bytes(proto.dtype)
+    if proto.tensor_content:
+        if proto.dtype in _TYPED_FIELDS and proto.dtype != types_pb2.DT_STRING and \
+                len(proto.tensor_content) != declared:
+            raise _parsing_error(alias, f"shape {shape_string(shape)} needs {declared} bytes of tensor_content, "
+                                        f"got {len(proto.tensor_content)}")
+        return
+    carried = _carried_values(proto)
+    if carried is None or elements <= carried:
+        return
+    limit = max(max_padded_bytes, carried * _element_bytes(proto.dtype))
+    if declared > limit:
+        raise _parsing_error(alias, f"shape {shape_string(shape)} declares {elements} values and carries "
+                                    f"{carried}; padding it would take {declared} bytes, above the limit of "
+                                    f"{limit}")
+
+
+def to_numpy(proto, alias="input", max_padded_bytes=DEFAULT_MAX_PADDED_BYTES):
+    """Decodes a TensorProto in either typed-field or tensor_content form, once its declared size is checked."""
+    check_declared_size(proto, alias, max_padded_bytes)
     try:
         array = _decode(proto)
     except Exception:  # let TF decide, and word the error, as before
