@@ -168,3 +168,41 @@ def test_on_an_object_store_the_graph_file_is_written_last(tmp_path, monkeypatch
     _push(_model_artifact(remote["tmp"], 1.0), True, remote["base"], remote["warmup"])
     graph = [i for i, name in enumerate(written) if name in atomic_pusher.GRAPH_FILES]
     assert graph and min(graph) == len(written) - len(graph), written
+
+
+def _note(path, pid):
+    import socket
+
+    path.write_text(json.dumps({"host": socket.gethostname(), "pid": pid}))
+
+
+def test_staging_left_by_dead_pushes_is_removed_and_a_live_push_is_left_alone(tmp_path):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        (tmp_path / "100").mkdir()
+        for version in (1, 2):  # killed mid-copy: a folder and its note
+            (tmp_path / f".staging-{version}" / "variables").mkdir(parents=True)
+            _note(tmp_path / f".staging-{version}.owner", dead.pid)
+        _note(tmp_path / ".staging-3.owner", dead.pid)  # killed before it staged anything
+        (tmp_path / ".staging-4").mkdir()  # killed before it wrote its note
+        (tmp_path / ".staging-5").mkdir()
+        _note(tmp_path / ".staging-5.owner", live.pid)  # a push that still runs
+        assert sorted(atomic_pusher.remove_stale_staging(str(tmp_path))) == [".staging-1", ".staging-2",
+                                                                               ".staging-4"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == [".staging-5", ".staging-5.owner", "100"]
+    finally:
+        live.kill()
+
+
+def test_a_published_version_leaves_no_staging_and_no_note(tmp_path):
+    model = tmp_path / "model"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"graph")
+    base = tmp_path / "serving"
+    atomic_pusher.publish_version(str(model), str(base), 7, extra_files={"assets.extra/facts.json": b"{}"})
+    assert sorted(p.name for p in base.iterdir()) == ["7"]
+    assert (base / "7" / "assets.extra" / "facts.json").read_bytes() == b"{}"

@@ -64,6 +64,12 @@ def _run(config, sample: Optional[int], quiet: QuietOutput, verbose: bool, html:
         return EXIT_RUN_FAILED
     say("ingestion:\n  " + "\n  ".join(result.lines()))
     say(f"log: {quiet.log_path}")
+    from tfx_pipeline.metadata.orphans import close_orphaned_executions
+
+    closed = close_orphaned_executions(config.metadata_path)  # safe: this process holds the workspace's lock
+    if closed:
+        say(f"ML Metadata: closed {len(closed)} execution(s) that a killed run left running "
+            f"(ids {', '.join(map(str, closed))}), as CANCELED")
 
     from runners import local_runner
     from tfx_pipeline.cli.progress import RunProgress

@@ -18,12 +18,14 @@ custom_config: {"model_name", "signature", "input_key", "warmup_texts_pattern", 
 """
 from __future__ import annotations
 
+import errno
+import json
+import logging
 import os
 import re
+import socket
 import time
 from typing import Any, Dict, List, Optional
-
-import json
 
 from tfx import types
 from tfx.components.pusher import executor as tfx_pusher
@@ -46,6 +48,10 @@ EVALUATION_KEY = "evaluation"
 GRAPH_FILES = ("saved_model.pb", "saved_model.pbtxt", FINGERPRINT_FILE)
 ALREADY_SERVING_KEY = "already_serving_version"
 _VERSION_DIR = re.compile(r"^\d+$")
+# Staging folders are hidden and not numeric, so a model server never takes one for a version.
+STAGING_PREFIX = ".staging-"
+OWNER_SUFFIX = ".owner"  # beside the staging folder: who stages it (copy_dir empties the folder first)
+PAUSE_VARIABLE = "MLOPS_FAULT_PAUSE_MID_PUSH_SECONDS"
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
@@ -71,29 +77,110 @@ def _copy_graph_last(source: str, target: str) -> None:
         fileio.copy(os.path.join(source, relative), os.path.join(target, relative), overwrite=True)
 
 
+class PushError(RuntimeError):
+    """The version could not be written; nothing was published and the served versions are unchanged."""
+
+
+def _owner() -> bytes:
+    return json.dumps({"host": socket.gethostname(), "pid": os.getpid()}).encode()
+
+
+def _owner_gone(staging: str) -> bool:
+    """True when the push that staged this folder is over: its process died (a kill, a crash) on this host, or
+    it left no owner note (killed before writing one)."""
+    try:
+        owner = json.loads(io_utils.read_bytes_file(staging + OWNER_SUFFIX))
+    except Exception:  # noqa: BLE001 - no readable note: the push died while starting
+        return True
+    if owner.get("host") != socket.gethostname():
+        return False  # another machine's push, which may still run
+    try:
+        os.kill(int(owner["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, KeyError):
+        return False
+    return int(owner["pid"]) == os.getpid()
+
+
+def remove_stale_staging(base_directory: str) -> List[str]:
+    """Removes the staging folders (and owner notes) left by pushes that died; returns the folders' names."""
+    if _URI.match(base_directory) or not fileio.exists(base_directory):
+        return []
+    names = [n.rstrip("/") for n in fileio.listdir(base_directory) if n.startswith(STAGING_PREFIX)]
+    removed = []
+    for name in names:
+        folder = os.path.join(base_directory, name)
+        if not name.endswith(OWNER_SUFFIX) and _owner_gone(folder):
+            fileio.rmtree(folder)
+            removed.append(name)
+    for name in names:  # notes whose folder is gone: removed above, or never staged before the push died
+        staging = os.path.join(base_directory, name[:-len(OWNER_SUFFIX)])
+        note = staging + OWNER_SUFFIX
+        if name.endswith(OWNER_SUFFIX) and not fileio.exists(staging) and fileio.exists(note) and \
+                _owner_gone(staging):
+            fileio.remove(note)
+    return removed
+
+
+def _pause_for_fault_injection(staging: str) -> None:
+    # Crash tests (tests/e2e/test_crash_recovery.py) kill a run in the middle of a push: with this variable
+    # set, the push stops half-written, says so in a file, and waits to be killed.
+    seconds = float(os.environ.get(PAUSE_VARIABLE) or 0)
+    if seconds > 0:
+        with fileio.open(os.path.join(staging, ".paused"), "wb") as handle:
+            handle.write(b"paused mid-push for a crash test\n")
+        time.sleep(seconds)
+
+
+def _reason(exc: Exception) -> str:
+    full = getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc) or \
+        type(exc).__name__ == "ResourceExhaustedError"
+    return "no space left on the device" if full else f"{type(exc).__name__}: {exc}"
+
+
 def publish_version(model_path: str, base_directory: str, version: int, warmup: Optional[dict] = None,
                     remote_staging: Optional[str] = None, extra_files: Optional[Dict[str, bytes]] = None) -> str:
     """Copies model_path to <base_directory>/<version> so that a server never loads part of it. On an object
-    store the copy is staged in `remote_staging` (the PushedModel artifact's own folder), outside the base path."""
+    store the copy is staged in `remote_staging` (the PushedModel artifact's own folder), outside the base path.
+    A write that fails (a full disk) removes what it staged and raises PushError: nothing is published."""
     final = os.path.join(base_directory, str(version))
     remote = bool(_URI.match(base_directory))
-    staging = remote_staging if remote else os.path.join(base_directory, f".staging-{version}")
+    staging = remote_staging if remote else os.path.join(base_directory, f"{STAGING_PREFIX}{version}")
     if staging is None:
         raise ValueError(f"{base_directory} is on an object store: a staging folder outside it is needed")
     if fileio.exists(staging) and not remote:
         fileio.rmtree(staging)
-    io_utils.copy_dir(model_path, staging)
-    if warmup:
-        texts = latest_span_texts(warmup["warmup_texts_pattern"], warmup["text_column"], warmup["warmup_count"])
-        write_warmup_requests(staging, warmup["model_name"], warmup["signature"], warmup["input_key"], texts)
-    for relative, body in (extra_files or {}).items():
-        fileio.makedirs(os.path.dirname(os.path.join(staging, relative)))
-        with fileio.open(os.path.join(staging, relative), "wb") as handle:
-            handle.write(body)
+    try:
+        if not remote:
+            fileio.makedirs(base_directory)
+            with fileio.open(staging + OWNER_SUFFIX, "wb") as handle:
+                handle.write(_owner())
+        io_utils.copy_dir(model_path, staging)
+        _pause_for_fault_injection(staging)
+        if warmup:
+            texts = latest_span_texts(warmup["warmup_texts_pattern"], warmup["text_column"], warmup["warmup_count"])
+            write_warmup_requests(staging, warmup["model_name"], warmup["signature"], warmup["input_key"], texts)
+        for relative, body in (extra_files or {}).items():
+            fileio.makedirs(os.path.dirname(os.path.join(staging, relative)))
+            with fileio.open(os.path.join(staging, relative), "wb") as handle:
+                handle.write(body)
+    except Exception as exc:  # noqa: BLE001 - TF's file system raises tf.errors, the local one OSError
+        if not remote:
+            try:
+                if fileio.exists(staging):
+                    fileio.rmtree(staging)
+                if fileio.exists(staging + OWNER_SUFFIX):
+                    fileio.remove(staging + OWNER_SUFFIX)
+            except Exception:  # noqa: BLE001 - what is left is removed by the next push (its owner is gone)
+                pass
+        raise PushError(f"could not write version {version} under {base_directory} ({_reason(exc)}); nothing "
+                        "was published and the served versions are unchanged") from exc
     if remote:
         _copy_graph_last(staging, final)
     else:
         fileio.rename(staging, final)
+        fileio.remove(staging + OWNER_SUFFIX)
     return final
 
 
@@ -113,6 +200,8 @@ class Executor(tfx_pusher.Executor):
             raise ValueError("this Pusher only pushes to a filesystem destination (TF Serving's model base path)")
         base = destination.filesystem.base_directory
         fileio.makedirs(base)
+        for name in remove_stale_staging(base):
+            logging.warning("removed %s/%s, left by a push that died", base, name)
 
         versions = pushed_versions(base)
         if versions:
