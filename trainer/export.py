@@ -30,8 +30,14 @@ class _Scorer(tf.Module):
         self.labels = tf.constant(labels)
 
     def score(self, text: tf.Tensor):
-        transformed = self.tft_layer({features.TEXT: tf.reshape(text, [-1, 1])})
-        scores = self.model(transformed[features.TOKEN_IDS], training=False)
+        def run_model():
+            transformed = self.tft_layer({features.TEXT: tf.reshape(text, [-1, 1])})
+            return self.model(transformed[features.TOKEN_IDS], training=False)
+
+        # An empty batch is a valid request (TF Serving passes it to the model), but the graph's shape inference
+        # fails on zero rows ("Matrix size-incompatible"): answer it with zero rows of scores instead.
+        scores = tf.cond(tf.size(text) > 0, run_model,
+                         lambda: tf.zeros([0, int(self.labels.shape[0])], tf.float32))
         classes = tf.tile(tf.expand_dims(self.labels, 0), [tf.shape(scores)[0], 1])
         return classes, scores
 
