@@ -54,3 +54,17 @@ test: install browser
 
 clean:
 	rm -rf work
+
+# Known vulnerabilities in the exact pins (requirements.lock + requirements-nodeps.txt), with pip-audit from a venv
+# of its own (never .venv, never the lock). --strict: a pin that could not be checked fails the audit; without it,
+# an unreachable advisory source reads as "No known vulnerabilities found". AUDIT_SERVICE=pypi asks PyPI's JSON
+# API instead of OSV. Findings and what was done about them: SECURITY.md.
+AUDIT_VENV        ?= work/audit-venv
+AUDIT_SERVICE     ?= osv
+PIP_AUDIT_VERSION := 2.10.1
+.PHONY: audit
+audit:
+	@test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && \
+	  $(AUDIT_VENV)/bin/python -m pip install -q "pip-audit==$(PIP_AUDIT_VERSION)"; }
+	$(AUDIT_VENV)/bin/pip-audit --strict --no-deps --disable-pip --progress-spinner off \
+	  --vulnerability-service $(AUDIT_SERVICE) -r requirements.lock -r requirements-nodeps.txt

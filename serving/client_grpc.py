@@ -32,16 +32,54 @@ def as_array(value) -> np.ndarray:
     return array
 
 
+def _read(path):
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def tls_credentials(root_cert_file: str | None = None, client_cert_file: str | None = None,
+                    client_key_file: str | None = None):
+    """grpc.ssl_channel_credentials from PEM files: the CA that signed the server's certificate (None: the
+    system's roots), and for a server with client_verify: true (mutual TLS) this client's certificate chain and
+    its private key."""
+    import grpc
+
+    if bool(client_cert_file) != bool(client_key_file):
+        raise ValueError("a client certificate needs its private key and the other way round: give both "
+                         "client_cert_file and client_key_file")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read(root_cert_file) if root_cert_file else None,
+        private_key=_read(client_key_file) if client_key_file else None,
+        certificate_chain=_read(client_cert_file) if client_cert_file else None)
+
+
 class GrpcClient(TextClient):
+    """`credentials` (a grpc.ChannelCredentials), or TLS from PEM files: `tls=True` alone trusts the system's
+    roots, `root_cert_file` names the server's CA, `client_cert_file` + `client_key_file` are this client's
+    identity for mutual TLS (each implies tls). `server_name` overrides the name checked against the server's
+    certificate, for a certificate issued to a name other than `host`."""
+
     def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_GRPC_PORT, *,
                  timeout: float = 10.0, retries: int = 3, backoff: float = 0.2,
-                 credentials=None, max_message_bytes: int = 64 << 20):
+                 credentials=None, max_message_bytes: int = 64 << 20, tls: bool = False,
+                 root_cert_file: str | None = None, client_cert_file: str | None = None,
+                 client_key_file: str | None = None, server_name: str | None = None):
         import grpc
         from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
         self._grpc = grpc
         options = [("grpc.max_receive_message_length", max_message_bytes),
                    ("grpc.max_send_message_length", max_message_bytes)]
+        files = (root_cert_file, client_cert_file, client_key_file)
+        if credentials is not None and (tls or any(files)):
+            raise ValueError("give either credentials or the TLS options (tls, root_cert_file, client_cert_file, "
+                             "client_key_file), not both")
+        if tls or any(files):
+            credentials = tls_credentials(*files)
+        if server_name:
+            if credentials is None:
+                raise ValueError("server_name is a TLS option: give tls=True or a certificate file")
+            options.append(("grpc.ssl_target_name_override", server_name))
         target = f"{host}:{port}"
         self._channel = (grpc.secure_channel(target, credentials, options)
                          if credentials else grpc.insecure_channel(target, options))

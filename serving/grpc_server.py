@@ -34,26 +34,38 @@ def _channel_args(options):
     ] + opts.grpc_channel_arguments(options)
 
 
-def _bind(server, options):
-    """Adds the TCP (plain or TLS) and UNIX socket ports; returns the TCP port."""
-    address = f"{options.host}:{options.port}"
+def server_credentials(options):
+    """TF Serving's credentials for an --ssl_config_file (None: plaintext): the server's key and certificate, and
+    with client_verify: true mutual TLS, where a client must present a certificate that custom_ca signed."""
     ssl = opts.ssl_config(options)
-    try:
-        if ssl is not None:
-            credentials = grpc.ssl_server_credentials(
-                [(ssl.server_key.encode(), ssl.server_cert.encode())],
-                root_certificates=ssl.custom_ca.encode() or None,
-                require_client_auth=ssl.client_verify)
-            port = server.add_secure_port(address, credentials)
-        else:
-            port = server.add_insecure_port(address)
-    except RuntimeError:  # newer grpc raises where older returned 0
-        port = 0
+    if ssl is None:
+        return None
+    return grpc.ssl_server_credentials(
+        [(ssl.server_key.encode(), ssl.server_cert.encode())],
+        root_certificates=ssl.custom_ca.encode() or None,
+        require_client_auth=ssl.client_verify)
+
+
+def _bind(server, options):
+    """Adds the TCP and UNIX socket ports, both with the same credentials as in TF Serving (so with mutual TLS no
+    port takes a client without a certificate); returns the TCP port."""
+    credentials = server_credentials(options)
+
+    def add(address):
+        try:
+            return (server.add_secure_port(address, credentials) if credentials is not None
+                    else server.add_insecure_port(address))
+        except RuntimeError:  # newer grpc raises where older returned 0
+            return 0
+
+    address = f"{options.host}:{options.port}"
+    port = add(address)
     if not port:
         raise ServingError(grpc.StatusCode.UNAVAILABLE,
                            f"Failed to bind gRPC port {address}")
-    if options.grpc_socket_path:
-        server.add_insecure_port(f"unix:{options.grpc_socket_path}")
+    if options.grpc_socket_path and not add(f"unix:{options.grpc_socket_path}"):
+        raise ServingError(grpc.StatusCode.UNAVAILABLE,
+                           f"Failed to bind gRPC socket {options.grpc_socket_path}")
     return port
 
 

@@ -37,9 +37,10 @@ def binary_command(binary, options: ServerOptions):
     if options.request_log_dir:
         log.warning("tensorflow_model_server cannot log requests (--request_log_dir is ignored): serve it behind "
                     "the logging proxy, `serve --proxy-to HOST:PORT`")
-    if options.host not in ("127.0.0.1", "0.0.0.0", ""):
-        log.warning("tensorflow_model_server cannot bind a single interface; "
-                    "--host=%s is ignored", options.host)
+    if options.host not in ("0.0.0.0", ""):
+        # The embedded server's default is loopback; the binary's is every interface, so say so loudly.
+        log.warning("tensorflow_model_server cannot bind a single interface: it listens on every interface, "
+                    "not on --host=%s; firewall its ports or run the embedded server (--embedded)", options.host)
     return [binary] + flag_args(adjusted, skip=EMBEDDED_ONLY)
 
 

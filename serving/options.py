@@ -139,9 +139,56 @@ def monitoring_config(options):
 
 
 def ssl_config(options):
+    """The --ssl_config_file's SSLConfig, checked (None without one): a key and a certificate in PEM, and with
+    client_verify a custom_ca, so a mistake is an error that names the field rather than a failed bind."""
     if not options.ssl_config_file:
         return None
-    return _read_text_proto(options.ssl_config_file, SSLConfig(), "SSL config")
+    config = _read_text_proto(options.ssl_config_file, SSLConfig(), "SSL config")
+    check_ssl_config(config, options.ssl_config_file)
+    return config
+
+
+_PEM_KEY = re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")
+_PEM_CERT = "-----BEGIN CERTIFICATE-----"
+
+
+def check_ssl_config(config, path="SSL config"):
+    """Raises INVALID_ARGUMENT naming the first unusable field of an SSLConfig."""
+    if not _PEM_KEY.search(config.server_key):
+        raise invalid_argument(f"{path}: server_key must hold a PEM private key (-----BEGIN PRIVATE KEY-----)")
+    if _PEM_CERT not in config.server_cert:
+        raise invalid_argument(f"{path}: server_cert must hold a PEM certificate (-----BEGIN CERTIFICATE-----)")
+    if config.custom_ca and _PEM_CERT not in config.custom_ca:
+        raise invalid_argument(f"{path}: custom_ca must hold PEM CA certificates (-----BEGIN CERTIFICATE-----)")
+    if config.client_verify and not config.custom_ca:
+        # TF Serving then verifies client certificates against gRPC's default roots (every public CA); Python's
+        # gRPC cannot, and trusting any publicly issued certificate as a client is rarely what is meant.
+        raise invalid_argument(f"{path}: client_verify: true needs custom_ca, the CA whose client certificates "
+                               "are accepted")
+    _check_key_matches_cert(config.server_key, config.server_cert, path)
+
+
+def _check_key_matches_cert(key_pem, cert_pem, path):
+    """With `cryptography` installed (it is in the lock), a key that is not the certificate's is refused here;
+    gRPC would only say that it failed to bind."""
+    try:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+    except ImportError:  # serving/ runs without it: gRPC then reports a bad pair when binding
+        return
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise invalid_argument(f"{path}: server_key is not a usable unencrypted PEM private key: {exc}") from None
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    except ValueError as exc:
+        raise invalid_argument(f"{path}: server_cert is not a PEM certificate: {exc}") from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if (key.public_key().public_bytes(serialization.Encoding.DER, public)
+            != cert.public_key().public_bytes(serialization.Encoding.DER, public)):
+        raise invalid_argument(f"{path}: server_key is not the private key of the first certificate of "
+                               "server_cert")
 
 
 def log_settings(options):

@@ -78,7 +78,8 @@ def list_versions(base_path):
     versions = {}
     for name in names:
         path = os.path.join(base_path, name)
-        if name.isdigit() and os.path.isdir(path):
+        # isascii: str.isdigit() also takes '١٢٤' (read as 124) and '²' (which int() refuses).
+        if name.isascii() and name.isdigit() and os.path.isdir(path):
             versions[int(name)] = path
     return versions
 

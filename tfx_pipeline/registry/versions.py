@@ -94,7 +94,7 @@ def _from_file(row: VersionRow, facts: dict) -> None:
 def list_versions(config: PipelineConfig, labels: Optional[Dict[str, int]] = None,
                   server_states: Optional[Dict[int, str]] = None) -> List[VersionRow]:
     push_root = Path(config.push_root)
-    on_disk = {int(p.name): p for p in push_root.iterdir() if p.name.isdigit() and p.is_dir()} \
+    on_disk = {int(p.name): p for p in push_root.iterdir() if p.name.isascii() and p.name.isdigit() and p.is_dir()} \
         if push_root.is_dir() else {}
     rows: Dict[int, VersionRow] = {v: VersionRow(v, p, True) for v, p in on_disk.items()}
     metadata = config.metadata_path
