@@ -39,6 +39,28 @@ class DataConfig(_Strict):
     split_column: Optional[str] = None
     # How many of the latest spans (that passed validation) a run trains and evaluates on; 1 = the latest only.
     span_window: int = Field(default=1, ge=1)
+    # How source bytes are decoded (tfx_pipeline/data/encodings.py): auto (UTF-8; the default corpus's CrowdFlower
+    # mojibake by its markers; another encoding only when detection is unambiguous), crowdflower, or a codec name.
+    encoding: str = "auto"
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    # A longer text is refused, by line: at that length it is most often rows swallowed by an unclosed quote.
+    max_text_chars: int = Field(default=10_000, ge=1)
+    # The largest share of a new file's rows whose text spans that passed validation already hold.
+    max_repeated_share: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        from tfx_pipeline.data.encodings import check_encoding_name
+
+        return check_encoding_name(value)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _usable_delimiter(cls, value: str) -> str:
+        if value in ('"', "\n", "\r") or value.isalnum():
+            raise ValueError(f"{value!r} cannot separate CSV fields: use ',', ';', a tab or '|'")
+        return value
 
 
 # A local path or a gs:// (s3://, hdfs://) URI: see locations.py.
@@ -85,6 +107,12 @@ class Hyperparameters(_Strict):
     epochs: int = Field(default=8, ge=1)
     patience: int = Field(default=2, ge=0)
     seed: int = 42
+    # Regularisation. Label smoothing spreads this much of each target over the other classes; class weights
+    # weigh each class by (n / (k * count)) ("balanced") or its square root ("sqrt", milder), for imbalanced
+    # labels; weight decay is AdamW's, decoupled from the gradient.
+    label_smoothing: float = Field(default=0.0, ge=0.0, lt=0.5)
+    class_weights: Literal["none", "balanced", "sqrt"] = "none"
+    weight_decay: float = Field(default=0.0, ge=0.0)
 
 
 class TrainerConfig(_Strict):

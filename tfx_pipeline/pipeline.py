@@ -73,7 +73,12 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_importer.outputs["schema"]).with_id(EXAMPLE_VALIDATOR)
-    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"]).with_id(DATA_GATE)
+    # The statistics and the schema let the gate refuse a single-label split and compare the label distribution
+    # with the previous validated span's, found in ML Metadata (components/data_gate.py).
+    data_gate = DataGate(anomalies=example_validator.outputs["anomalies"],
+                         statistics=statistics_gen.outputs["statistics"], schema_file=str(config.schema_file),
+                         metadata_path=str(config.metadata_path or ""),
+                         data_root=str(config.paths.data_root)).with_id(DATA_GATE)
     window = [span_window_resolver(config, data_gate)] if config.data.span_window > 1 else []
     # What Transform, Trainer and Evaluator see: the latest span, or the window of validated spans.
     examples = window[0].outputs[EXAMPLES] if window else example_gen.outputs["examples"]

@@ -5,6 +5,12 @@ on the normalised text, so that copies of a text never straddle splits. It is de
 ExampleGen's partitioner because that partitioner crashes on a span without the text column, and such a span
 must reach ExampleValidator and be reported as an anomaly. Ingesting content that an existing span already
 holds adds nothing, which keeps an unchanged re-run fully cached.
+
+A file that cannot make a useful span is refused with an IngestionError naming the file, the column and the first
+offending lines (docs/data.md lists every kind): besides what cleaning refuses, a label column without one
+configured label (numbers instead of names, swapped columns), a single label, and a file mostly made of texts
+that validated spans already hold. Rows are never dropped for their label or an empty text: those are named in the
+report and left to the curated schema and ExampleValidator, which stop the run on them.
 """
 from __future__ import annotations
 
@@ -15,14 +21,18 @@ import hashlib
 import io
 import json
 import lzma
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
 from tfx_pipeline import features
 from tfx_pipeline.config import PipelineConfig
-from tfx_pipeline.data.cleaning import CleaningReport, clean_rows, dedup_key
-from tfx_pipeline.data.spans import MANIFEST, existing_spans, publish_span, read_manifest, span_dir
+from tfx_pipeline.data.cleaning import LINE, CleaningReport, check_labels, clean_rows, dedup_key
+from tfx_pipeline.data.history import validated_spans
+from tfx_pipeline.data.problems import IngestionError, lines_phrase, quoted
+from tfx_pipeline.data.spans import (MANIFEST, existing_spans, publish_span, read_manifest, read_span_texts,
+                                     span_dir)
 from tfx_pipeline.locations import Location
 
 # Sources may ship compressed (the repository's data/ does); the suffix says how.
@@ -52,7 +62,7 @@ def read_source(path: Path) -> bytes:
     try:
         return decompress(raw)
     except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise ValueError(f"cannot decompress {path}: {exc}") from None
+        raise IngestionError(f"{path}: cannot decompress it ({Path(path).suffix} by its name): {exc}") from None
 
 
 def hash_split(text: str) -> str:
@@ -70,12 +80,15 @@ def _sample(rows: List[Dict[str, str]], n: int, text_key: str) -> List[Dict[str,
     return sorted(rows, key=lambda row: _text_hash(row[text_key]))[:n]
 
 
-def _to_split(value: str, split_column: str) -> str:
-    try:
-        return features.SPLIT_ALIASES[value]
-    except KeyError:
-        raise ValueError(f"column '{split_column}' holds '{value}'; expected one of "
-                         f"{sorted(features.SPLIT_ALIASES)}") from None
+def _to_splits(rows: List[Dict[str, str]], split_column: str) -> List[str]:
+    unknown = [row for row in rows if row[split_column] not in features.SPLIT_ALIASES]
+    if unknown:
+        values = Counter(row[split_column] for row in unknown)
+        raise IngestionError(f"column '{split_column}' holds '{values.most_common(1)[0][0]}'"
+                             + (f" (and {quoted(sorted(values)[:4])})" if len(values) > 1 else "")
+                             + f" at {lines_phrase(r[LINE] for r in unknown)}; expected one of "
+                             f"{sorted(features.SPLIT_ALIASES)}")
+    return [features.SPLIT_ALIASES[row[split_column]] for row in rows]
 
 
 def _csv_bytes(rows: List[Dict[str, str]]) -> bytes:
@@ -87,47 +100,95 @@ def _csv_bytes(rows: List[Dict[str, str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def check_repeats(rows: List[Dict[str, str]], text_key: str, config: PipelineConfig, spans: List[int],
+                  report: CleaningReport) -> None:
+    """Refuses a file whose share of texts already held by validated spans (those trained on) exceeds
+    data.max_repeated_share.
+
+    With data.span_window 1 a span is the whole training set: a file holding every text of the newest validated
+    span is its next version (a growing export, or `mlops feedback`'s span), so only repeats of older spans count.
+    """
+    validated = sorted(span for span in validated_spans(config.metadata_path) if span in spans)
+    if not validated or not rows:
+        return
+    keys = [dedup_key(row[text_key]) for row in rows]
+    held = {span: {dedup_key(t) for t in read_span_texts(config.paths.data_root, span)} - {""} for span in validated}
+    latest = validated[-1]
+    carried = config.data.span_window == 1 and held[latest] <= set(keys)
+    counted = [span for span in validated if not (carried and span == latest)]
+    seen: Dict[str, int] = {}
+    for span in counted:
+        for key in held[span] - (held[latest] if carried else set()):
+            seen.setdefault(key, span)
+    repeated = [row for row, key in zip(rows, keys) if key and key in seen]
+    if carried:
+        report.notes.append(f"holds every text of span {latest}, the newest validated span: a new version of the "
+                            "whole training set (data.span_window 1), its repeats expected")
+    if not repeated:
+        return
+    share = len(repeated) / len(rows)
+    by_span = Counter(seen[dedup_key(row[text_key])] for row in repeated)
+    where = ", ".join(f"span {span} {count}" for span, count in sorted(by_span.items()))
+    lines = lines_phrase(row[LINE] for row in repeated)
+    if share > config.data.max_repeated_share:
+        raise IngestionError(
+            f"{len(repeated)} of its {len(rows)} rows ({share:.0%}) repeat texts of column {text_key!r} that validated "
+            f"spans already hold ({where}), more than data.max_repeated_share ({config.data.max_repeated_share:.0%}): "
+            f"{lines}. A span of data already trained on teaches nothing new; ingest only the new rows, or raise "
+            "data.max_repeated_share")
+    report.notes.append(f"rows repeating texts of validated spans ({where}), kept: {len(repeated)} ({share:.0%}; "
+                        f"{lines})")
+
+
 def ingest(config: PipelineConfig, source: Optional[Path] = None, sample: Optional[int] = None) -> IngestResult:
     """Cleans `source` (default: the configured source) and adds it as the next span unless unchanged."""
     source = Path(source) if source else config.source_path()
     if not source.is_file():
         raise FileNotFoundError(f"data source {source} does not exist")
     data = config.data
-    try:
-        rows, report = clean_rows(read_source(source), data.text_column, data.label_column, data.split_column)
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from None
-    if sample is not None:
-        before = len(rows)
-        rows = _sample(rows, sample, data.text_column)
-        report.drop(f"outside the --sample {sample}", before - len(rows))
-        report.rows_out = len(rows)
-
-    files: Dict[str, List[Dict[str, str]]] = {}
-    # Rows go out in a stable pseudo-random order: sources are often sorted by label (the default corpus is),
-    # and the Trainer's streaming shuffle buffer would then see long runs of one class.
-    for row in sorted(rows, key=lambda r: _text_hash(r[data.text_column])):
-        text = row[data.text_column]
-        split = _to_split(row[data.split_column], data.split_column) if data.split_column else hash_split(text)
-        files.setdefault(split, []).append({features.TEXT: text, features.LABEL: row[data.label_column]})
-    absent = [s for s in features.SPLITS if s not in files]
-    if absent:
-        raise ValueError(f"{source}: no rows for split(s) {absent}" +
-                         (f" in column '{data.split_column}'" if data.split_column else " (too few rows)"))
-    payload = {split: _csv_bytes(files[split]) for split in features.SPLITS}
-    digest = hashlib.sha256(b"".join(split.encode() + body for split, body in payload.items())).hexdigest()
-    rows_per_split = {split: len(files[split]) for split in features.SPLITS}
-
     data_root = config.paths.data_root
-    spans = existing_spans(data_root)
-    # Content already ingested (by `mlops run` or `mlops ingest`) is never added twice.
-    for existing in reversed(spans):
-        folder = span_dir(data_root, existing)
-        if read_manifest(folder).get("sha256") == digest:
-            return IngestResult(existing, folder, False, report, rows_per_split)
+    raw = read_source(source)
+    try:
+        rows, report = clean_rows(raw, data.text_column, data.label_column, data.split_column,
+                                  encoding=data.encoding, delimiter=data.delimiter,
+                                  max_text_chars=data.max_text_chars, labels=list(config.labels))
+        if sample is not None:
+            before = len(rows)
+            rows = _sample(rows, sample, data.text_column)
+            report.drop(f"outside the --sample {sample}", before - len(rows))
+            report.rows_out = len(rows)
+        # Again on what the span will hold: deduplication or the sample can leave a single label.
+        check_labels(rows, data.label_column, list(config.labels), None)
+        # Rows go out in a stable pseudo-random order: sources are often sorted by label (the default corpus is),
+        # and the Trainer's streaming shuffle buffer would then see long runs of one class.
+        rows = sorted(rows, key=lambda r: _text_hash(r[data.text_column]))
+        splits = _to_splits(rows, data.split_column) if data.split_column else \
+            [hash_split(row[data.text_column]) for row in rows]
+        files: Dict[str, List[Dict[str, str]]] = {}
+        for row, split in zip(rows, splits):
+            files.setdefault(split, []).append({features.TEXT: row[data.text_column],
+                                                features.LABEL: row[data.label_column]})
+        absent = [s for s in features.SPLITS if s not in files]
+        if absent:
+            raise IngestionError(f"no rows for split(s) {absent}" +
+                                 (f" in column '{data.split_column}'" if data.split_column else " (too few rows)"))
+        payload = {split: _csv_bytes(files[split]) for split in features.SPLITS}
+        digest = hashlib.sha256(b"".join(split.encode() + body for split, body in payload.items())).hexdigest()
+        rows_per_split = {split: len(files[split]) for split in features.SPLITS}
+
+        spans = existing_spans(data_root)
+        # Content already ingested (by `mlops run` or `mlops ingest`) is never added twice.
+        for existing in reversed(spans):
+            folder = span_dir(data_root, existing)
+            if read_manifest(folder).get("sha256") == digest:
+                return IngestResult(existing, folder, False, report, rows_per_split)
+        check_repeats(rows, data.text_column, config, spans, report)
+    except IngestionError as exc:
+        raise IngestionError(f"{source}: {exc}") from None
 
     span = (spans[-1] + 1) if spans else 1
-    files = {f"{split}/data.csv": body for split, body in payload.items()}
-    files[MANIFEST] = json.dumps({"sha256": digest, "source": str(source), "sample": sample,
-                                  "rows_per_split": rows_per_split, "report": report.lines()}, indent=2).encode()
-    return IngestResult(span, publish_span(data_root, span, files), True, report, rows_per_split)
+    out = {f"{split}/data.csv": body for split, body in payload.items()}
+    out[MANIFEST] = json.dumps({"sha256": digest, "source": str(source), "sample": sample,
+                                "rows_per_split": rows_per_split, "report": report.lines(),
+                                "for_validation": report.for_validation}, indent=2).encode()
+    return IngestResult(span, publish_span(data_root, span, out), True, report, rows_per_split)

@@ -7,6 +7,8 @@ fails at ExampleGen for lack of a split rather than reading part of one.
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -14,6 +16,7 @@ import shutil
 from typing import Dict, List
 
 from tfx_pipeline import features
+from tfx_pipeline.data.parsing import field_limit
 from tfx_pipeline.locations import Location, is_remote
 
 MANIFEST = "_ingest.json"
@@ -49,6 +52,27 @@ def read_manifest(span_folder: Location) -> dict:
         return {}
     with fileio.open(path, "rb") as manifest:
         return json.loads(manifest.read())
+
+
+def read_span_texts(data_root: Location, span: int) -> List[str]:
+    """The texts of a span, every split, in file order."""
+    texts: List[str] = []
+    for split in features.SPLITS:
+        path = span_dir(data_root, span) / split / "data.csv"
+        if is_remote(path):
+            from tfx.dsl.io import fileio
+
+            if not fileio.exists(path):
+                continue
+            with fileio.open(path, "rb") as handle:
+                body = handle.read().decode("utf-8")
+        elif path.is_file():
+            body = path.read_text(encoding="utf-8")
+        else:
+            continue
+        with field_limit():
+            texts += [row.get(features.TEXT) or "" for row in csv.DictReader(io.StringIO(body, newline=""))]
+    return texts
 
 
 def publish_span(data_root: Location, span: int, files: Dict[str, bytes]) -> Location:
