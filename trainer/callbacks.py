@@ -1,4 +1,5 @@
-"""Keras callbacks of the Trainer that are not about the model: progress records for whoever runs the pipeline.
+"""Keras callbacks of the Trainer: the validation macro-F1 that picks the epoch kept, and progress records for
+whoever runs the pipeline.
 
 Each record goes to this module's logger with a `progress` attribute: {"epoch", "epochs", "step", "steps"} while
 an epoch runs (at most every half second), plus "metrics" when it ends. `mlops run` draws them
@@ -10,9 +11,39 @@ import logging
 import time
 from typing import Optional
 
+import numpy as np
 import tensorflow as tf
 
 log = logging.getLogger(__name__)
+VAL_MACRO_F1 = "val_macro_f1"
+
+
+def macro_f1(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> float:
+    """Unweighted mean of per-class F1 over the classes (a class absent from both counts as 0)."""
+    scores = []
+    for label in range(num_classes):
+        true_positive = np.sum((predicted == label) & (labels == label))
+        predicted_count, actual_count = np.sum(predicted == label), np.sum(labels == label)
+        scores.append(2 * true_positive / (predicted_count + actual_count) if predicted_count + actual_count else 0.0)
+    return float(np.mean(scores))
+
+
+class ValidationMacroF1(tf.keras.callbacks.Callback):
+    """Adds val_macro_f1 to each epoch's logs, for early stopping to keep the best epoch by the metric the
+    Evaluator blesses on, rather than by validation loss (which, with a softmax, keeps falling while the
+    minority classes' recall gets worse, or rises while accuracy still improves)."""
+
+    def __init__(self, validation: tf.data.Dataset, num_classes: int):
+        super().__init__()
+        self._validation, self._num_classes = validation, num_classes
+
+    def on_epoch_end(self, epoch, logs=None):
+        labels, predicted = [], []
+        for features_batch, label_batch in self._validation:
+            predicted.append(np.argmax(self.model(features_batch, training=False).numpy(), axis=1))
+            labels.append(np.reshape(label_batch.numpy(), [-1]))
+        if logs is not None and labels:
+            logs[VAL_MACRO_F1] = macro_f1(np.concatenate(labels), np.concatenate(predicted), self._num_classes)
 _STEP_INTERVAL_SECONDS = 0.5
 
 

@@ -26,8 +26,25 @@ def build_model(vocab_rows: int, num_classes: int, max_tokens: int, hp: dict) ->
     x = tf.keras.layers.Dropout(float(hp["dropout"]))(pooled)
     probabilities = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     model = tf.keras.Model(token_ids, probabilities, name="text_classifier")
-    model.compile(
-        optimizer=tf.keras.optimizers.Adam(float(hp["learning_rate"])),
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    compile_model(model, num_classes, hp)
     return model
+
+
+def compile_model(model: tf.keras.Model, num_classes: int, hp: dict) -> None:
+    """Adam (AdamW with hp weight_decay), cross-entropy on label ids (smoothed with hp label_smoothing)."""
+    learning_rate, decay = float(hp["learning_rate"]), float(hp.get("weight_decay", 0.0))
+    optimizer = tf.keras.optimizers.AdamW(learning_rate, weight_decay=decay) if decay \
+        else tf.keras.optimizers.Adam(learning_rate)
+    model.compile(optimizer=optimizer, loss=sparse_cross_entropy(num_classes, float(hp.get("label_smoothing", 0.0))),
+                  metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+def sparse_cross_entropy(num_classes: int, smoothing: float):
+    """Keras' sparse cross-entropy has no label smoothing; with smoothing, the ids become smoothed one-hots."""
+    if not smoothing:
+        return tf.keras.losses.SparseCategoricalCrossentropy()
+    smoothed = tf.keras.losses.CategoricalCrossentropy(label_smoothing=smoothing)
+
+    def loss(label_ids, probabilities):
+        return smoothed(tf.one_hot(tf.cast(tf.reshape(label_ids, [-1]), tf.int32), num_classes), probabilities)
+    return loss

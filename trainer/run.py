@@ -1,15 +1,16 @@
 """The Trainer's run_fn: fit on the train split, early-stop on eval, export both serving signatures."""
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List, Optional
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from tfx_pipeline import features
-from trainer.callbacks import ProgressLog
+from trainer.callbacks import VAL_MACRO_F1, ProgressLog, ValidationMacroF1
 from trainer.export import export_model
 from trainer.model import build_model
 from trainer.preprocessing import vocabulary_size
@@ -46,6 +47,18 @@ def _dataset(file_pattern: List[str], data_accessor: tfx.components.DataAccessor
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def class_weights(train: tf.data.Dataset, num_classes: int, kind: str) -> Optional[Dict[int, float]]:
+    """None, or each class's weight from its count in the train split: n / (k * count) ("balanced"), or the
+    square root of that ("sqrt")."""
+    if kind == "none":
+        return None
+    counts = np.zeros(num_classes)
+    for _, label_batch in train:
+        counts += np.bincount(np.reshape(label_batch.numpy(), [-1]), minlength=num_classes)[:num_classes]
+    weights = counts.sum() / (num_classes * np.maximum(counts, 1))
+    return {label: float(np.sqrt(w) if kind == "sqrt" else w) for label, w in enumerate(weights)}
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """custom_config: {"labels", "max_tokens", "oov_buckets", "hyperparameters": {...}} from the pipeline config."""
     config = fn_args.custom_config
@@ -59,13 +72,17 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
 
     model = build_model(vocabulary_size(tf_transform_output, int(config["oov_buckets"])), len(labels),
                         int(config["max_tokens"]), hp)
+    train = dataset(fn_args.train_files, features.TRAIN_SPLIT)
+    validation = dataset(fn_args.eval_files, features.EVAL_SPLIT)
     model.fit(
-        dataset(fn_args.train_files, features.TRAIN_SPLIT),
-        validation_data=dataset(fn_args.eval_files, features.EVAL_SPLIT),
+        train,
+        validation_data=validation,
         epochs=int(hp["epochs"]),
         verbose=2,
+        class_weight=class_weights(train, len(labels), hp.get("class_weights", "none")),
         callbacks=[
-            tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(hp["patience"]),
+            ValidationMacroF1(validation, len(labels)),  # first: the callbacks after it read its metric
+            tf.keras.callbacks.EarlyStopping(monitor=VAL_MACRO_F1, mode="max", patience=int(hp["patience"]),
                                              restore_best_weights=True),
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),
             ProgressLog(int(hp["epochs"])),
