@@ -3,32 +3,26 @@
 TFX's AirflowDagRunner builds the pipeline's component objects while Airflow parses the DAG file, which imports
 TensorFlow, TFX, TFT and TFMA: 20 s and 1 GB on 2 cores, at every parse by the scheduler and by each task
 process (benchmarks.md, Orchestration). Here the DAG file needs only the pipeline's shape, the component ids and
-their upstream ids, cached per config and code version; the components are built when a task runs, and run
-through TFX's own Airflow launcher (`_airflow_component_launcher`) with the arguments AirflowDagRunner.run
-gives it, so ML Metadata, caching and the pushed model are those of AirflowDagRunner.
+their upstream ids, compiled beside the DAG file or cached per config and code version (shape.py); the
+components are built when a task runs, and run through TFX's own Airflow launcher (`_airflow_component_launcher`)
+with the arguments AirflowDagRunner.run gives it, so ML Metadata, caching and the pushed model are those of
+AirflowDagRunner. Before it launches anything, each task checks that the pipeline it built has its DAG's shape.
 """
 from __future__ import annotations
 
 import datetime
-import hashlib
-import json
 import os
-from importlib import metadata
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, Optional
 
-import tfx_pipeline
+from runners.airflow.shape import SHIPPED_DIR, Shape, compile_command, pipeline_shape, resolve_shape
 from tfx_pipeline.config import PipelineConfig, load_config
 from tfx_pipeline.locations import is_remote
 
-# (component id, ids of its upstream components), in the pipeline's dependency order.
-Shape = List[Tuple[str, List[str]]]
-# The code create_pipeline is made of: the shape changes with it.
-_PACKAGE = Path(tfx_pipeline.__file__).resolve().parent
-
 
 class StaleDagError(RuntimeError):
-    """A task's component is not in the pipeline its config builds now: the DAG was parsed from another config."""
+    """The pipeline a task's config builds now is not the one its DAG was parsed with: the config or the code
+    changed since, or the shape the DAG was built from is stale."""
 
 
 def dag_settings(config: PipelineConfig) -> dict:
@@ -44,42 +38,25 @@ def dag_settings(config: PipelineConfig) -> dict:
     }
 
 
-def shape_key(config_path: Path) -> str:
-    """Changes whenever the shape can: with the config file, the pipeline package's code, or TFX's version."""
-    digest = hashlib.sha256(Path(config_path).read_bytes())
-    for source in sorted(_PACKAGE.rglob("*.py")):
-        digest.update(source.relative_to(_PACKAGE).as_posix().encode())
-        digest.update(source.read_bytes())
-    digest.update(metadata.version("tfx").encode())
-    return digest.hexdigest()
+def dag_shape(dag) -> Shape:
+    return [(task.task_id, sorted(task.upstream_task_ids)) for task in dag.tasks]
 
 
-def compute_shape(config: PipelineConfig) -> Shape:
-    from tfx_pipeline.pipeline import create_pipeline  # the 20-second import, paid once per shape key
-
-    return [(c.id, sorted(u.id for u in c.upstream_nodes)) for c in create_pipeline(config).components]
-
-
-def cached_shape(config: PipelineConfig, config_path: Path, cache_dir: Path) -> Shape:
-    key = shape_key(config_path)
-    cache = cache_dir / f"{config.pipeline_name}.shape.json"
-    try:
-        cached = json.loads(cache.read_text())
-        if cached["key"] == key:
-            return [(task, list(upstream)) for task, upstream in cached["tasks"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # absent or unreadable: computed again below
-    shape = compute_shape(config)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps({"key": key, "tasks": shape}, indent=1))
-    partial.replace(cache)  # two parsers at once must never leave a half-written file
-    return shape
+def shape_differences(dag: Shape, built: Shape) -> List[str]:
+    ours, theirs = dict(dag), dict(built)
+    found = [f"{task!r} is in the DAG, not in the pipeline" for task in ours if task not in theirs]
+    found += [f"{task!r} is in the pipeline, not in the DAG" for task in theirs if task not in ours]
+    found += [f"{task!r} has upstream {theirs[task]} in the pipeline, {ours[task]} in the DAG"
+              for task in ours if task in theirs and ours[task] != theirs[task]]
+    return found
 
 
-def launcher_arguments(component_id: str, config_path: str) -> dict:
+def launcher_arguments(component_id: str, config_path: str, expected: Optional[Shape] = None,
+                       shape_file: str = "") -> dict:
     """What AirflowDagRunner.run binds into a component's operator (airflow_component.AirflowComponent), for one
-    component of the pipeline that config_path builds now."""
+    component of the pipeline that config_path builds now. With `expected` (the DAG's shape), a pipeline of
+    another shape is refused: a DAG built from a stale shape would otherwise run its tasks in a wrong order, skip
+    a component or wait on one that no longer exists, all without an error."""
     from tfx.dsl.components.base import base_component
     from tfx.orchestration import data_types
     from tfx.orchestration.config import config_utils, pipeline_config
@@ -88,10 +65,19 @@ def launcher_arguments(component_id: str, config_path: str) -> dict:
 
     pipeline = create_pipeline(load_config(config_path))
     component = next((c for c in pipeline.components if c.id == component_id), None)
+    # A compiled shape is rewritten only by `mlops compile`; the parse-time cache by the next parse.
+    remedy = (f"; the DAG was built from {shape_file}: recompile it "
+              f"(`{compile_command(Path(config_path), Path(shape_file))}`) and deploy it with the DAG file"
+              if shape_file else "")
     if component is None:
         raise StaleDagError(f"the pipeline built from {config_path} has no component {component_id!r} "
                             f"(it has {[c.id for c in pipeline.components]}): the config or the code changed "
-                            "since Airflow parsed the DAG; let it re-parse and trigger a new run")
+                            f"since Airflow parsed the DAG; let it re-parse and trigger a new run{remedy}")
+    differences = shape_differences(expected, pipeline_shape(pipeline)) if expected is not None else []
+    if differences:
+        raise StaleDagError(f"the pipeline built from {config_path} is not the one this DAG was parsed with, so "
+                            f"nothing was run: {'; '.join(differences)}. The config or the code changed since "
+                            f"Airflow parsed the DAG, or the shape it was built from is stale{remedy}")
     pipeline.additional_pipeline_args.setdefault("tmp_dir", os.path.join(pipeline.pipeline_info.pipeline_root,
                                                                          ".temp", ""))
     if isinstance(component, base_component.BaseComponent):
@@ -107,29 +93,36 @@ def launcher_arguments(component_id: str, config_path: str) -> dict:
             "exec_properties": dict(component.exec_properties)}
 
 
-def launch_component(component_id: str, config_path: str, **context) -> None:
-    """One task: launches one component as AirflowDagRunner's operator would."""
+def launch_component(component_id: str, config_path: str, shape_file: str = "", **context) -> None:
+    """One task: launches one component as AirflowDagRunner's operator would, once the pipeline is known to
+    have the shape of the DAG the task belongs to (the one its own process parsed)."""
     from tfx.orchestration.airflow import airflow_component
 
+    expected = dag_shape(context["dag"]) if context.get("dag") is not None else None
     airflow_component._airflow_component_launcher(  # pylint: disable=protected-access
-        **launcher_arguments(component_id, config_path), **context)
+        **launcher_arguments(component_id, config_path, expected, shape_file), **context)
 
 
-def build_dag(config_path: Path, cache_dir: Path):
+def build_dag(config_path: Path, cache_dir: Path, shapes_dir: Path = SHIPPED_DIR, dag_file: Optional[Path] = None):
+    """The DAG of the config's pipeline, from its compiled shape in shapes_dir or the parse-time cache in
+    cache_dir (shape.resolve_shape); dag_file is the file being parsed, whose import timeout decides whether the
+    shape may be computed here."""
     from airflow import models
     from airflow.operators.python import PythonOperator
 
-    config_path, cache_dir = Path(config_path).resolve(), Path(cache_dir)
+    config_path = Path(config_path).resolve()
     config = load_config(config_path)
+    shape, source, compiled = resolve_shape(config, config_path, Path(shapes_dir), Path(cache_dir), dag_file)
     config.local_metadata_path("Airflow's TFX launcher").parent.mkdir(parents=True, exist_ok=True)
     if not is_remote(config.pipeline_root):
         config.pipeline_root.mkdir(parents=True, exist_ok=True)
     dag = models.DAG(dag_id=config.pipeline_name, **dag_settings(config))
-    tasks = {}
-    for component_id, upstream in cached_shape(config, config_path, cache_dir):
+    tasks: Dict[str, PythonOperator] = {}
+    for component_id, upstream in shape:
         tasks[component_id] = PythonOperator(
             task_id=component_id, dag=dag, python_callable=launch_component,
-            op_kwargs={"component_id": component_id, "config_path": str(config_path)})
+            op_kwargs={"component_id": component_id, "config_path": str(config_path),
+                       "shape_file": str(source) if compiled else ""})
         for upstream_id in upstream:
             tasks[component_id].set_upstream(tasks[upstream_id])
     return dag

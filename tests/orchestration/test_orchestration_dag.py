@@ -1,4 +1,6 @@
-"""The Airflow DAG as Airflow's own DagBag loads it from runners/airflow/, in a process with an AIRFLOW_HOME of its own."""
+"""The Airflow DAG as Airflow's own DagBag loads it from runners/airflow/, in a process with an AIRFLOW_HOME of its own
+(the one `mlops airflow up` writes), and the shipped shapes it is built from (runners/airflow/shapes/).
+test_orchestration_stock_airflow.py parses the same files in a stock Airflow."""
 from __future__ import annotations
 
 import datetime
@@ -7,8 +9,11 @@ import subprocess
 import sys
 
 import pytest
+import yaml
+from click.testing import CliRunner
 
 from orchestration_helpers import ROOT, airflow_env, write_config
+from tfx_pipeline.cli import mlops
 from tfx_pipeline.config import load_config
 from tfx_pipeline.pipeline import create_pipeline
 
@@ -113,7 +118,7 @@ def test_a_parse_with_the_shape_cached_imports_neither_tensorflow_nor_tfx(parsed
 
 
 def test_the_cached_shape_follows_a_config_change(parsed, tmp_path):
-    from runners.airflow.lazy_dag import cached_shape
+    from runners.airflow.shape import cached_shape
 
     config_path = write_config(tmp_path / "config.yaml", "sentiment", data={"span_window": 2})
     config = load_config(config_path)
@@ -125,6 +130,62 @@ def test_the_cached_shape_follows_a_config_change(parsed, tmp_path):
     assert "span_window_resolver" not in dict(narrow)
     pipeline = create_pipeline(load_config(config_path))
     assert narrow == [(c.id, sorted(u.id for u in c.upstream_nodes)) for c in pipeline.components]
+
+
+SHIPPED = ("sentiment", "emotion", "sst2")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_shipped_shape_is_the_one_mlops_compile_writes_now(name, tmp_path):
+    """Fails when a change of configs/<name>.yaml or of the pipeline's code left its shipped shape stale. A stale
+    shape would never run wrong components (each task checks), but a stock Airflow could not parse the DAG, or
+    every run would fail at its first task."""
+    from runners.airflow import shape
+
+    config_path = ROOT / "configs" / f"{name}.yaml"
+    shipped = shape.default_output(config_path)
+    fix = (f"{shipped.relative_to(ROOT)} is stale: run `mlops compile --target airflow --config "
+           f"configs/{name}.yaml` and ship the file it rewrites")
+    written = tmp_path / f"{name}.json"
+    result = CliRunner().invoke(mlops, ["compile", "--target", "airflow", "--config", str(config_path),
+                                        "--output", str(written)])
+    assert result.exit_code == 0, result.output
+    assert shipped.is_file(), fix
+    compiled = json.loads(shipped.read_text())
+    assert compiled["config_sha256"] == shape.config_key(config_path), fix
+    assert compiled["tasks"] == [[c.id, sorted(u.id for u in c.upstream_nodes)]
+                                 for c in create_pipeline(load_config(config_path)).components], fix
+    # Byte for byte, so that recompiling an up-to-date shape changes nothing in the repository.
+    assert shipped.read_text() == written.read_text(), fix
+
+
+def test_compiling_another_config_file_never_replaces_a_shipped_configs_shape(tmp_path):
+    shapes = tmp_path / "shapes"
+    shapes.mkdir()
+    shipped = ROOT / "runners" / "airflow" / "shapes" / "sentiment.json"
+    (shapes / "sentiment.json").write_bytes(shipped.read_bytes())
+    # Same file name as configs/sentiment.yaml, other content: its default output would be the shipped shape.
+    config_path = write_config(tmp_path / "sentiment.yaml", "sentiment", data={"span_window": 2})
+    result = CliRunner().invoke(mlops, ["compile", "--target", "airflow", "--config", str(config_path),
+                                        "--output", str(shapes / "sentiment.json")])
+    assert result.exit_code != 0
+    assert "holds the shape of configs/sentiment.yaml" in result.output and "pass --output" in result.output
+    assert (shapes / "sentiment.json").read_bytes() == shipped.read_bytes()
+
+
+def test_the_config_key_follows_the_configs_values_not_its_comments_layout_or_folder(tmp_path):
+    from runners.airflow.shape import config_key
+
+    shipped = ROOT / "configs" / "sentiment.yaml"
+    text = shipped.read_text()
+    (tmp_path / "elsewhere").mkdir()
+    moved = tmp_path / "elsewhere" / "sentiment.yaml"
+    # Keys sorted, flow lists in block style, the comments gone: the same values.
+    moved.write_text("# a copy in another folder\n" + yaml.safe_dump(yaml.safe_load(text), sort_keys=True))
+    assert config_key(moved) == config_key(shipped)
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(text.replace("retries: 1", "retries: 2"))
+    assert config_key(edited) != config_key(shipped)
 
 
 def test_a_task_whose_component_left_the_pipeline_fails_with_a_clear_error(parsed):
@@ -205,3 +266,49 @@ def test_each_task_launches_its_component_as_airflow_dag_runner_would(tmp_path):
         assert probe[str(path)]["tasks"] == [c.id for c in create_pipeline(load_config(path)).components]
         assert probe[str(path)]["differences"] == []
     assert "span_window_resolver" in probe[str(paths[1])]["tasks"]
+
+
+# Run in the Airflow environment: the DAG built from the compiled shape in argv[2], then its first task as the
+# PythonOperator calls it (op_kwargs and the context's dag). Prints what the task raised.
+STALE_PROBE = """
+import json, sys
+from pathlib import Path
+from runners.airflow.lazy_dag import StaleDagError, build_dag, launch_component
+dag = build_dag(Path(sys.argv[1]), cache_dir=Path(sys.argv[2]) / "cache", shapes_dir=Path(sys.argv[2]))
+task = dag.get_task("csv_example_gen")
+try:
+    launch_component(**task.op_kwargs, dag=dag)
+    raised = None
+except StaleDagError as exc:
+    raised = str(exc)
+print("STALE" + json.dumps({"raised": raised, "transform_upstream": sorted(dag.get_task("transform").upstream_task_ids),
+                            "cache": (Path(sys.argv[2]) / "cache").exists()}))
+"""
+
+
+def test_a_dag_built_from_a_stale_compiled_shape_runs_nothing(tmp_path):
+    from runners.airflow.shape import render
+
+    config_path = write_config(tmp_path / "config.yaml", "sentiment")
+    config = load_config(config_path)
+    # A shape compiled for this very config, but by code that did not yet order Transform after the DataGate:
+    # Airflow would run Transform on data that failed validation.
+    stale = [(c.id, sorted(u.id for u in c.upstream_nodes if (c.id, u.id) != ("transform", "data_gate")))
+             for c in create_pipeline(config).components]
+    shapes = tmp_path / "shapes"
+    shapes.mkdir()
+    (shapes / "config.json").write_text(render(config_path, config, stale))
+    env = airflow_env(tmp_path / "airflow", config_path)
+    result = subprocess.run([sys.executable, "-c", STALE_PROBE, str(config_path), str(shapes)], env=env,
+                            capture_output=True, text=True, timeout=600)
+    line = next((l for l in result.stdout.splitlines() if l.startswith("STALE")), None)
+    assert line is not None, result.stderr[-3000:]
+    probe = json.loads(line[len("STALE"):])
+    # The key matched, so the parse used the stale file (and computed nothing); the first task refused to run.
+    assert "data_gate" not in probe["transform_upstream"] and probe["cache"] is False
+    raised = probe["raised"]
+    assert raised is not None and "not the one this DAG was parsed with, so nothing was run" in raised
+    real = dict((c.id, sorted(u.id for u in c.upstream_nodes)) for c in create_pipeline(config).components)
+    assert f"'transform' has upstream {real['transform']} in the pipeline, {dict(stale)['transform']} in the DAG" \
+        in raised
+    assert f"mlops compile --target airflow --config {config_path} --output {shapes / 'config.json'}" in raised

@@ -1,4 +1,5 @@
-"""`mlops compile`: the pipeline compiled for an orchestrator that runs it elsewhere (Kubeflow Pipelines / Vertex)."""
+"""`mlops compile`: the pipeline compiled for an orchestrator that runs it elsewhere (Kubeflow Pipelines / Vertex),
+or the shape an Airflow DAG file is built from without importing TFX."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,21 +11,36 @@ from tfx_pipeline.config import DEFAULT_CONFIG, ConfigError, load_config
 
 
 @click.command("compile")
-@click.option("--target", type=click.Choice(["kubeflow"]), default="kubeflow", show_default=True,
-              help="kubeflow: a Kubeflow Pipelines v2 / Vertex AI Pipelines job spec (JSON).")
+@click.option("--target", type=click.Choice(["kubeflow", "airflow"]), default="kubeflow", show_default=True,
+              help="kubeflow: a Kubeflow Pipelines v2 / Vertex AI Pipelines job spec (JSON). airflow: the "
+                   "pipeline's shape (task ids and dependencies, JSON), which runners/airflow/pipeline_dag.py "
+                   "reads from the shapes/ folder beside it to parse without importing TensorFlow or TFX.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=DEFAULT_CONFIG, show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Spec file [default: ./<pipeline_name>_kubeflow_v2.json].")
+              help="Output file [kubeflow default: ./<pipeline_name>_kubeflow_v2.json; airflow default: "
+                   "runners/airflow/shapes/<config file name>.json].")
 @click.option("--image", default=None, help="Container image the components run in [default: tfx-text-mlops:latest].")
 def compile_pipeline(target: str, config_path: Path, output: Optional[Path], image: Optional[str]) -> None:
     """Compile the pipeline for another orchestrator."""
-    from runners import kubeflow_v2_runner
-
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    if target == "airflow":
+        from runners.airflow import shape
+
+        if image is not None:
+            raise click.UsageError("--image applies to --target kubeflow only")
+        try:
+            written = shape.compile_shape(config_path, config, output)
+        except shape.ShapeFileTaken as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"airflow pipeline shape of {config_path} written to {written}")
+        return
+
+    from runners import kubeflow_v2_runner
+
     if config.data.span_window > 1:
         # TFX 1.16's KubeflowV2 step builder raises for any resolver strategy but the two latest-artifact ones.
         raise click.ClickException(
