@@ -89,15 +89,35 @@ class PathsConfig(_Strict):
         return self.workdir / "data"
 
 
+class CharNgramsConfig(_Strict):
+    """Character n-grams of each word, hashed into buckets (fastText's subwords, with tf.strings only)."""
+    enabled: bool = False
+    widths: List[int] = Field(default=[2, 3, 4], min_length=1)
+    buckets: int = Field(default=50000, ge=1)
+    # N-grams kept per text, in text order: about 300 for a 30-word tweet at widths 2-4.
+    max_ngrams: int = Field(default=256, ge=1)
+
+    @field_validator("widths")
+    @classmethod
+    def _positive(cls, widths: List[int]) -> List[int]:
+        if any(w < 1 for w in widths):
+            raise ValueError(f"n-gram widths must be at least 1, got {widths}")
+        return widths
+
+
 class TransformConfig(_Strict):
     preprocessing_fn: str = "trainer.preprocessing.preprocessing_fn"
     max_tokens: int = Field(default=48, ge=1)
     vocab_size: int = Field(default=20000, ge=10)
     oov_buckets: int = Field(default=100, ge=1)
     min_frequency: int = Field(default=2, ge=1)
+    char_ngrams: CharNgramsConfig = CharNgramsConfig()
 
 
 class Hyperparameters(_Strict):
+    # The model family (trainer/model.py): convolutions over n-grams, a bidirectional GRU with attention
+    # pooling, or a small transformer encoder.
+    model: Literal["cnn", "bigru", "transformer"] = "cnn"
     embedding_dim: int = Field(default=64, ge=1)
     conv_filters: int = Field(default=128, ge=1)
     kernel_sizes: List[int] = Field(default=[1, 2, 3], min_length=1)
@@ -107,6 +127,16 @@ class Hyperparameters(_Strict):
     epochs: int = Field(default=8, ge=1)
     patience: int = Field(default=2, ge=0)
     seed: int = 42
+    rnn_units: int = Field(default=64, ge=1)  # bigru: per direction
+    attention_heads: int = Field(default=4, ge=1)  # transformer
+    encoder_layers: int = Field(default=1, ge=1)  # transformer
+
+    @model_validator(mode="after")
+    def _heads_divide_the_embedding(self) -> "Hyperparameters":
+        if self.model == "transformer" and self.embedding_dim % self.attention_heads:
+            raise ValueError(f"embedding_dim {self.embedding_dim} must be a multiple of attention_heads "
+                             f"{self.attention_heads} for the transformer")
+        return self
     # Regularisation. Label smoothing spreads this much of each target over the other classes; class weights
     # weigh each class by (n / (k * count)) ("balanced") or its square root ("sqrt", milder), for imbalanced
     # labels; weight decay is AdamW's, decoupled from the gradient.

@@ -13,6 +13,9 @@ SPLIT = "split"
 
 # Transform outputs.
 TOKEN_IDS = "token_ids_xf"
+# Hashed character n-grams of each word (with "<" and ">" marking its ends), when transform.char_ngrams is on:
+# they let the model read misspellings and words the vocabulary does not hold.
+CHAR_NGRAM_IDS = "char_ngram_ids_xf"
 LABEL_ID = "label_xf"
 VOCABULARY_NAME = "tokens"
 

@@ -107,6 +107,7 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
             "labels": list(config.labels),
             "max_tokens": config.transform.max_tokens,
             "oov_buckets": config.transform.oov_buckets,
+            "char_ngrams": config.transform.char_ngrams.model_dump(),
             "hyperparameters": config.trainer.hyperparameters.model_dump(),
         },
     ).with_id(TRAINER)

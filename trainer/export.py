@@ -32,7 +32,7 @@ class _Scorer(tf.Module):
     def score(self, text: tf.Tensor):
         def run_model():
             transformed = self.tft_layer({features.TEXT: tf.reshape(text, [-1, 1])})
-            return self.model(transformed[features.TOKEN_IDS], training=False)
+            return self.model({name: transformed[name] for name in self.model.input_names}, training=False)
 
         # An empty batch is a valid request (TF Serving passes it to the model), but the graph's shape inference
         # fails on zero rows ("Matrix size-incompatible"): answer it with zero rows of scores instead.

@@ -1,19 +1,58 @@
-"""The Keras text classifier: token ids in, class probabilities out.
+"""The Keras text classifier: token ids (and hashed character n-grams) in, class probabilities out.
 
-Embedding, then convolutions over n-grams of several widths (Kim, 2014), max and mean pooled: fast on CPU,
-and strong enough on short texts that a recurrent layer does not pay for its training time.
+Three families, chosen by hp["model"]:
+- cnn: embedding, then convolutions over n-grams of several widths (Kim, 2014), max and mean pooled: fast on
+  CPU, and strong on short texts;
+- bigru: a bidirectional GRU read by attention pooling (and max pooling), for word order beyond n-grams;
+- transformer: a small encoder (self-attention and a feed-forward block per layer, learned positions), max and
+  mean pooled.
+With character n-grams, their embeddings are averaged (fastText's subword bag) and join the text's features, so a
+misspelt or unseen word still counts by its pieces.
 """
 from __future__ import annotations
+
+from typing import Optional
 
 import tensorflow as tf
 
 from tfx_pipeline import features
 
 
-def build_model(vocab_rows: int, num_classes: int, max_tokens: int, hp: dict) -> tf.keras.Model:
-    tf.keras.utils.set_random_seed(int(hp["seed"]))
-    token_ids = tf.keras.Input(shape=(max_tokens,), dtype=tf.int64, name=features.TOKEN_IDS)
-    x = tf.keras.layers.Embedding(vocab_rows, int(hp["embedding_dim"]), name="embedding")(token_ids)
+def _not_padding(ids: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.not_equal(ids, 0), tf.float32)
+
+
+class MaskedMean(tf.keras.layers.Layer):
+    """Mean of the vectors whose id is not padding: [batch, steps, dim], [batch, steps] -> [batch, dim]."""
+
+    def call(self, vectors, ids):
+        weights = _not_padding(ids)[..., None]
+        return tf.reduce_sum(vectors * weights, axis=1) / (tf.reduce_sum(weights, axis=1) + 1e-6)
+
+
+class AttentionPooling(tf.keras.layers.Layer):
+    """A learned score per step, softmax over the steps that are not padding, the weighted sum."""
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = tf.keras.layers.Dense(units, activation="tanh")
+        self.score = tf.keras.layers.Dense(1)
+
+    def call(self, states, ids):
+        scores = self.score(self.hidden(states)) + (1.0 - _not_padding(ids)[..., None]) * -1e9
+        return tf.reduce_sum(states * tf.nn.softmax(scores, axis=1), axis=1)
+
+
+class PositionEmbedding(tf.keras.layers.Layer):
+    def __init__(self, steps: int, dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.positions = tf.keras.layers.Embedding(steps, dim)
+
+    def call(self, vectors):
+        return vectors + self.positions(tf.range(tf.shape(vectors)[1]))[None]
+
+
+def _cnn(x, token_ids, hp):
     x = tf.keras.layers.SpatialDropout1D(float(hp["dropout"]) / 2)(x)
     # One convolution per n-gram width, each read two ways: max pooling (is the n-gram there?) and mean
     # pooling (how much of the text is like it?).
@@ -22,10 +61,60 @@ def build_model(vocab_rows: int, num_classes: int, max_tokens: int, hp: dict) ->
         conv = tf.keras.layers.Conv1D(int(hp["conv_filters"]), int(width), padding="same", activation="relu",
                                       name=f"conv_{width}gram")(x)
         branches += [tf.keras.layers.GlobalMaxPooling1D()(conv), tf.keras.layers.GlobalAveragePooling1D()(conv)]
-    pooled = tf.keras.layers.Concatenate()(branches)
+    return tf.keras.layers.Concatenate()(branches)
+
+
+def _bigru(x, token_ids, hp):
+    units = int(hp.get("rnn_units", 64))
+    mask = tf.keras.layers.Lambda(lambda ids: tf.not_equal(ids, 0))(token_ids)
+    states = tf.keras.layers.Bidirectional(tf.keras.layers.GRU(units, return_sequences=True), name="bigru")(
+        x, mask=mask)
+    attended = AttentionPooling(units, name="attention_pooling")(states, token_ids)
+    return tf.keras.layers.Concatenate()([attended, tf.keras.layers.GlobalMaxPooling1D()(states)])
+
+
+def _transformer(x, token_ids, hp, steps):
+    dim, heads = int(hp["embedding_dim"]), int(hp.get("attention_heads", 4))
+    x = PositionEmbedding(steps, dim, name="positions")(x)
+    attention_mask = tf.keras.layers.Lambda(lambda ids: tf.not_equal(ids, 0)[:, None, :])(token_ids)
+    for layer in range(int(hp.get("encoder_layers", 1))):
+        attended = tf.keras.layers.MultiHeadAttention(heads, dim // heads, dropout=float(hp["dropout"]) / 2,
+                                                      name=f"self_attention_{layer}")(x, x, attention_mask=attention_mask)
+        x = tf.keras.layers.LayerNormalization()(x + attended)
+        feed = tf.keras.layers.Dense(dim, name=f"feed_forward_{layer}_out")(
+            tf.keras.layers.Dense(2 * dim, activation="relu", name=f"feed_forward_{layer}")(x))
+        x = tf.keras.layers.LayerNormalization()(x + feed)
+    return tf.keras.layers.Concatenate()([tf.keras.layers.GlobalMaxPooling1D()(x), MaskedMean()(x, token_ids)])
+
+
+def build_model(vocab_rows: int, num_classes: int, max_tokens: int, hp: dict,
+                char_ngrams: Optional[dict] = None) -> tf.keras.Model:
+    """char_ngrams: {"buckets", "max_ngrams"} when Transform outputs features.CHAR_NGRAM_IDS."""
+    tf.keras.utils.set_random_seed(int(hp["seed"]))
+    family = hp.get("model", "cnn")
+    token_ids = tf.keras.Input(shape=(max_tokens,), dtype=tf.int64, name=features.TOKEN_IDS)
+    inputs = {features.TOKEN_IDS: token_ids}
+    x = tf.keras.layers.Embedding(vocab_rows, int(hp["embedding_dim"]), name="embedding")(token_ids)
+    if family == "cnn":
+        text = _cnn(x, token_ids, hp)
+    elif family == "bigru":
+        text = _bigru(x, token_ids, hp)
+    elif family == "transformer":
+        text = _transformer(x, token_ids, hp, max_tokens)
+    else:
+        raise ValueError(f"unknown model family {family!r}: cnn, bigru or transformer")
+    parts = [text]
+    if char_ngrams:
+        ngram_ids = tf.keras.Input(shape=(int(char_ngrams["max_ngrams"]),), dtype=tf.int64,
+                                   name=features.CHAR_NGRAM_IDS)
+        inputs[features.CHAR_NGRAM_IDS] = ngram_ids
+        vectors = tf.keras.layers.Embedding(int(char_ngrams["buckets"]) + 1, int(hp["embedding_dim"]),
+                                            name="char_ngram_embedding")(ngram_ids)
+        parts.append(MaskedMean(name="char_ngram_bag")(vectors, ngram_ids))
+    pooled = tf.keras.layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
     x = tf.keras.layers.Dropout(float(hp["dropout"]))(pooled)
     probabilities = tf.keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    model = tf.keras.Model(token_ids, probabilities, name="text_classifier")
+    model = tf.keras.Model(inputs, probabilities, name="text_classifier")
     compile_model(model, num_classes, hp)
     return model
 

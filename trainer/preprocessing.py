@@ -26,6 +26,16 @@ def tokenize(text: tf.Tensor, max_tokens: int) -> tf.RaggedTensor:
     return tf.strings.split(normalize(text))[:, :max_tokens]
 
 
+def char_ngram_ids(text: tf.Tensor, widths: List[int], buckets: int, max_ngrams: int) -> tf.Tensor:
+    """Each word's character n-grams ("<good>" -> "<g", "go", ..., "od>" at width 2), hashed into 1..buckets
+    (0 pads), the first max_ngrams of the text in order. text: string [batch] -> int64 [batch, max_ngrams]."""
+    words = tf.strings.split(normalize(text))
+    characters = tf.strings.unicode_split(tf.strings.join(["<", words, ">"]), "UTF-8")
+    grams = tf.concat([tf.strings.ngrams(characters, width, separator="") for width in widths], axis=-1)
+    ids = tf.strings.to_hash_bucket_fast(grams.merge_dims(1, 2), buckets) + 1
+    return ids[:, :max_ngrams].to_tensor(default_value=0, shape=[None, max_ngrams])
+
+
 def label_ids(labels: tf.Tensor, label_list: List[str]) -> tf.Tensor:
     """Maps label strings to ids in the order of the configured label list (never a data-derived order).
 
@@ -45,9 +55,11 @@ def _dense_1d(tensor: tf.Tensor) -> tf.Tensor:
 
 
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> Dict[str, tf.Tensor]:
-    """custom_config: {"labels": [...], "max_tokens", "vocab_size", "oov_buckets", "min_frequency"}."""
+    """custom_config: {"labels": [...], "max_tokens", "vocab_size", "oov_buckets", "min_frequency",
+    "char_ngrams": {"enabled", "widths", "buckets", "max_ngrams"}}."""
     max_tokens = int(custom_config["max_tokens"])
-    tokens = tokenize(_dense_1d(inputs[features.TEXT]), max_tokens)
+    text = _dense_1d(inputs[features.TEXT])
+    tokens = tokenize(text, max_tokens)
     ids = tft.compute_and_apply_vocabulary(
         tokens,
         top_k=int(custom_config["vocab_size"]),
@@ -57,6 +69,10 @@ def preprocessing_fn(inputs: Dict[str, Any], custom_config: Dict[str, Any]) -> D
     # Shift by one so that 0 is padding and every real token (OOV buckets included) is >= 1.
     padded = (ids + 1).to_tensor(default_value=0, shape=[None, max_tokens])
     outputs = {features.TOKEN_IDS: padded}
+    chars = custom_config.get("char_ngrams") or {}
+    if chars.get("enabled"):
+        outputs[features.CHAR_NGRAM_IDS] = char_ngram_ids(text, list(chars["widths"]), int(chars["buckets"]),
+                                                         int(chars["max_ngrams"]))
     if features.LABEL in inputs:
         outputs[features.LABEL_ID] = label_ids(_dense_1d(inputs[features.LABEL]), list(custom_config["labels"]))
     return outputs

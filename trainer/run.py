@@ -60,7 +60,8 @@ def class_weights(train: tf.data.Dataset, num_classes: int, kind: str) -> Option
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """custom_config: {"labels", "max_tokens", "oov_buckets", "hyperparameters": {...}} from the pipeline config."""
+    """custom_config: {"labels", "max_tokens", "oov_buckets", "char_ngrams", "hyperparameters": {...}} from the
+    pipeline config."""
     config = fn_args.custom_config
     hp = config["hyperparameters"]
     labels = list(config["labels"])
@@ -70,8 +71,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         return _dataset(files, fn_args.data_accessor, tf_transform_output, int(hp["batch_size"]), int(hp["seed"]),
                         split == features.TRAIN_SPLIT, len(labels), split)
 
+    chars = config.get("char_ngrams") or {}
     model = build_model(vocabulary_size(tf_transform_output, int(config["oov_buckets"])), len(labels),
-                        int(config["max_tokens"]), hp)
+                        int(config["max_tokens"]), hp, chars if chars.get("enabled") else None)
     train = dataset(fn_args.train_files, features.TRAIN_SPLIT)
     validation = dataset(fn_args.eval_files, features.EVAL_SPLIT)
     model.fit(

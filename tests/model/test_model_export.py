@@ -16,7 +16,9 @@ from trainer.preprocessing import preprocessing_fn, vocabulary_size
 
 LABELS = ["negative", "neutral", "positive"]
 # The default config's sizes: an empty batch broke only a model of these (oneDNN's kernels on zero rows).
-CONFIG = {"labels": LABELS, "max_tokens": 32, "vocab_size": 100, "oov_buckets": 3, "min_frequency": 1}
+CHARS = {"enabled": True, "widths": [2, 3, 4], "buckets": 1000, "max_ngrams": 64}
+CONFIG = {"labels": LABELS, "max_tokens": 32, "vocab_size": 100, "oov_buckets": 3, "min_frequency": 1,
+          "char_ngrams": CHARS}
 HP = {"embedding_dim": 64, "conv_filters": 96, "kernel_sizes": [1, 2, 3], "dropout": 0.0, "learning_rate": 0.02,
       "batch_size": 8, "epochs": 1, "patience": 0, "seed": 7}
 TEXTS = ["i love this so much", "worst delay ever, awful", "the flight left at noon", "great crew, loved it",
@@ -112,4 +114,48 @@ def test_an_empty_batch_gets_empty_answers_from_both_signatures(trained, transfo
         assert outputs["scores"].shape == (0, len(LABELS))
         assert outputs["classes"].shape == (0, len(LABELS))
     assert raw["label"].shape == (0,)
+
+
+class _StopWhenLearnt(tf.keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if logs["accuracy"] == 1.0:
+            self.model.stop_training = True
+
+
+@pytest.mark.parametrize("family, chars", [("cnn", True), ("bigru", True), ("transformer", False)])
+def test_each_family_learns_and_serves_raw_text_through_both_signatures(transform_output, tmp_path, family, chars):
+    layer = transform_output.transform_features_layer()
+    transformed = layer({features.TEXT: tf.constant([[t] for t in TEXTS]),
+                         features.LABEL: tf.constant([[l] for l in TARGETS])})
+    model = build_model(vocabulary_size(transform_output, CONFIG["oov_buckets"]), len(LABELS), CONFIG["max_tokens"],
+                        {**HP, "model": family, "embedding_dim": 32, "conv_filters": 16, "rnn_units": 16,
+                         "attention_heads": 4, "encoder_layers": 1, "learning_rate": 0.01},
+                        CHARS if chars else None)
+    inputs = {name: transformed[name] for name in model.input_names}
+    assert set(inputs) == {features.TOKEN_IDS} | ({features.CHAR_NGRAM_IDS} if chars else set())
+    # Up to 80 epochs, stopped at the first that fits the tiny batch: the recurrent family needs the most.
+    history = model.fit(inputs, transformed[features.LABEL_ID], epochs=80, batch_size=8, verbose=0,
+                        callbacks=[_StopWhenLearnt()])
+    assert history.history["accuracy"][-1] == 1.0, family
+    export_dir = str(tmp_path / family)
+    export_model(model, transform_output, LABELS, export_dir)
+    loaded = tf.saved_model.load(export_dir)
+    raw = loaded.signatures[features.SERVING_DEFAULT](text=tf.constant(TEXTS))
+    assert [l.decode() for l in raw["label"].numpy()] == TARGETS
+    examples = [tf.train.Example(features=tf.train.Features(feature={
+        features.TEXT: tf.train.Feature(bytes_list=tf.train.BytesList(value=[t.encode()]))})).SerializeToString()
+        for t in TEXTS]
+    serialized = loaded.signatures[features.SERVING_TF_EXAMPLE](inputs=tf.constant(examples))
+    np.testing.assert_allclose(raw["scores"].numpy(), serialized["scores"].numpy(), rtol=1e-5, atol=1e-6)
+    assert loaded.signatures[features.SERVING_DEFAULT](text=tf.constant([], tf.string))["scores"].shape == (0, 3)
+
+
+def test_character_ngrams_of_a_misspelt_word_overlap_the_word_s():
+    from trainer.preprocessing import char_ngram_ids
+
+    ids = char_ngram_ids(tf.constant(["terrible", "terible", "wonderful"]), [2, 3, 4], 100_000, 64).numpy()
+    grams = [set(row[row > 0]) for row in ids]
+    assert len(grams[0] & grams[1]) >= len(grams[1]) // 2  # most of the misspelling's pieces are the word's
+    assert len(grams[0] & grams[2]) <= 2
+    assert ids.shape == (3, 64)
 
