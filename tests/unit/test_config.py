@@ -104,3 +104,16 @@ def test_a_workdir_override_moves_spans_artifacts_and_logs_but_not_the_serving_r
     sample = config.with_overrides(workdir="rel/dir", sample=100)
     assert sample.paths.workdir == Path("rel/dir").resolve() / "samples" / "100"
     assert sample.push_root == Path("rel/dir").resolve() / "samples" / "100" / "serving" / "sentiment"
+
+
+def test_unknown_model_family_and_heads_that_do_not_divide_the_embedding_are_named(config_file):
+    with pytest.raises(ConfigError, match=r"trainer\.hyperparameters\.model: Input should be 'cnn', 'bigru' or"):
+        load_config(config_file(trainer={"hyperparameters": {"model": "lstm"}}))
+    with pytest.raises(ConfigError, match=r"embedding_dim 64 must be a multiple of attention_heads 5"):
+        load_config(config_file(trainer={"hyperparameters": {"model": "transformer", "embedding_dim": 64,
+                                                             "attention_heads": 5}}))
+
+
+def test_character_ngram_widths_must_be_positive(config_file):
+    with pytest.raises(ConfigError, match=r"transform\.char_ngrams\.widths: .*at least 1"):
+        load_config(config_file(transform={"char_ngrams": {"enabled": True, "widths": [0, 3]}}))
