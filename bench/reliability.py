@@ -74,9 +74,9 @@ def fuzz(args) -> dict:
         [sys.executable, "-m", "serving", "--embedded", f"--port={grpc_port}", f"--rest_api_port={rest_port}",
          f"--model_config_file={_models(args.config, scratch)}", f"--rest_api_timeout_in_ms={int(timeout_s * 1000)}"],
         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    target = kinds.Target(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{rest_port}", timeout_s)
     figures = {"config": str(args.config), "repeat": args.repeat, "kinds": []}
-    try:
+    try:  # the server is stopped however this ends
+        target = kinds.Target(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{rest_port}", timeout_s)
         from serving_test_helpers import http
 
         deadline = time.monotonic() + 180
