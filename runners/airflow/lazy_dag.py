@@ -42,8 +42,13 @@ def dag_shape(dag) -> Shape:
     return [(task.task_id, sorted(task.upstream_task_ids)) for task in dag.tasks]
 
 
-def shape_differences(dag: Shape, built: Shape) -> List[str]:
+def shape_differences(dag: Shape, built: Shape, partial: bool = False) -> List[str]:
+    """How the DAG's shape differs from the pipeline's. A partial DAG (Airflow's `partial_subset`, as `dag.test()`
+    of some tasks or a cleared subset runs) holds some of the pipeline's tasks: each must be there with its
+    upstream tasks among those kept."""
     ours, theirs = dict(dag), dict(built)
+    if partial:
+        theirs = {task: sorted(set(upstream) & set(ours)) for task, upstream in theirs.items() if task in ours}
     found = [f"{task!r} is in the DAG, not in the pipeline" for task in ours if task not in theirs]
     found += [f"{task!r} is in the pipeline, not in the DAG" for task in theirs if task not in ours]
     found += [f"{task!r} has upstream {theirs[task]} in the pipeline, {ours[task]} in the DAG"
@@ -52,7 +57,7 @@ def shape_differences(dag: Shape, built: Shape) -> List[str]:
 
 
 def launcher_arguments(component_id: str, config_path: str, expected: Optional[Shape] = None,
-                       shape_file: str = "") -> dict:
+                       shape_file: str = "", partial: bool = False) -> dict:
     """What AirflowDagRunner.run binds into a component's operator (airflow_component.AirflowComponent), for one
     component of the pipeline that config_path builds now. With `expected` (the DAG's shape), a pipeline of
     another shape is refused: a DAG built from a stale shape would otherwise run its tasks in a wrong order, skip
@@ -73,7 +78,7 @@ def launcher_arguments(component_id: str, config_path: str, expected: Optional[S
         raise StaleDagError(f"the pipeline built from {config_path} has no component {component_id!r} "
                             f"(it has {[c.id for c in pipeline.components]}): the config or the code changed "
                             f"since Airflow parsed the DAG; let it re-parse and trigger a new run{remedy}")
-    differences = shape_differences(expected, pipeline_shape(pipeline)) if expected is not None else []
+    differences = shape_differences(expected, pipeline_shape(pipeline), partial) if expected is not None else []
     if differences:
         raise StaleDagError(f"the pipeline built from {config_path} is not the one this DAG was parsed with, so "
                             f"nothing was run: {'; '.join(differences)}. The config or the code changed since "
@@ -98,9 +103,11 @@ def launch_component(component_id: str, config_path: str, shape_file: str = "", 
     have the shape of the DAG the task belongs to (the one its own process parsed)."""
     from tfx.orchestration.airflow import airflow_component
 
-    expected = dag_shape(context["dag"]) if context.get("dag") is not None else None
+    dag = context.get("dag")
+    expected = dag_shape(dag) if dag is not None else None
     airflow_component._airflow_component_launcher(  # pylint: disable=protected-access
-        **launcher_arguments(component_id, config_path, expected, shape_file), **context)
+        **launcher_arguments(component_id, config_path, expected, shape_file, bool(getattr(dag, "partial", False))),
+        **context)
 
 
 def build_dag(config_path: Path, cache_dir: Path, shapes_dir: Path = SHIPPED_DIR, dag_file: Optional[Path] = None):

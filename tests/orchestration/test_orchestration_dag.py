@@ -312,3 +312,18 @@ def test_a_dag_built_from_a_stale_compiled_shape_runs_nothing(tmp_path):
     assert f"'transform' has upstream {real['transform']} in the pipeline, {dict(stale)['transform']} in the DAG" \
         in raised
     assert f"mlops compile --target airflow --config {config_path} --output {shapes / 'config.json'}" in raised
+
+
+def test_a_partial_dag_of_some_tasks_matches_the_pipeline_it_was_cut_from():
+    """`dag.partial_subset(...).test()` runs a DAG of some tasks (the span-window test validates span 1 so): its
+    shape is the pipeline's, kept to those tasks; a full DAG of that shape would be stale."""
+    from runners.airflow.lazy_dag import shape_differences
+
+    pipeline = [("a", []), ("b", []), ("c", ["a", "b"]), ("d", ["c"])]
+    cut = [("a", []), ("b", []), ("c", ["a", "b"])]
+    assert shape_differences(cut, pipeline, partial=True) == []
+    assert shape_differences(cut, pipeline) == ["'d' is in the pipeline, not in the DAG"]
+    assert shape_differences([("a", []), ("c", [])], pipeline, partial=True) == \
+        ["'c' has upstream ['a'] in the pipeline, [] in the DAG"]
+    assert shape_differences([("a", []), ("e", ["a"])], pipeline, partial=True) == \
+        ["'e' is in the DAG, not in the pipeline"]
