@@ -12,7 +12,7 @@ BIN        := $(VENV)/bin
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install browser run test clean
+.PHONY: services install browser run test clean
 install: $(STAMP)
 
 $(STAMP): $(LOCKS)
@@ -20,14 +20,19 @@ $(STAMP): $(LOCKS)
 	@# uv installs the 300+ pinned wheels in about 30 s; plain pip (about 4.5 min) when uv cannot be had.
 	@# --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every process would recompile
 	@# TensorFlow's and TFX's sources on import: 34 s instead of 14 s for `mlops report`.
-	@if $(BIN)/python -m pip install -q "uv==$(UV_VERSION)" 2>/dev/null; then \
-	  $(BIN)/uv pip install --compile-bytecode --python $(BIN)/python -r requirements.lock && \
-	  $(BIN)/uv pip install --compile-bytecode --python $(BIN)/python --no-deps -r requirements-nodeps.txt -e . ; \
+	@# The 300+ lines of the installers go to $(VENV)/install.log; a failure prints its end.
+	@echo "==> installing $(VENV) from requirements.lock (log: $(VENV)/install.log)"
+	@start=$$(date +%s); \
+	if $(BIN)/python -m pip install -q "uv==$(UV_VERSION)" > $(VENV)/install.log 2>&1; then \
+	  $(BIN)/uv pip install --compile-bytecode --python $(BIN)/python -r requirements.lock >> $(VENV)/install.log 2>&1 && \
+	  $(BIN)/uv pip install --compile-bytecode --python $(BIN)/python --no-deps -r requirements-nodeps.txt -e . \
+	    >> $(VENV)/install.log 2>&1; \
 	else \
-	  echo "uv unavailable: installing with pip (slower)"; \
-	  $(BIN)/python -m pip install --ignore-requires-python -r requirements.lock && \
-	  $(BIN)/python -m pip install --no-deps -r requirements-nodeps.txt -e . ; \
-	fi
+	  echo "    uv unavailable: installing with pip (about 5 minutes)"; \
+	  $(BIN)/python -m pip install --ignore-requires-python -r requirements.lock >> $(VENV)/install.log 2>&1 && \
+	  $(BIN)/python -m pip install --no-deps -r requirements-nodeps.txt -e . >> $(VENV)/install.log 2>&1; \
+	fi || { tail -n 30 $(VENV)/install.log; echo "install failed: see $(VENV)/install.log"; exit 1; }; \
+	echo "    $$($(BIN)/python -m pip list --format=freeze 2>/dev/null | wc -l) packages installed in $$(( $$(date +%s) - start )) s"
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -51,6 +56,18 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest -q tests
+
+# Debian's server packages for Airflow's production shape (airflow.database: postgres; docs/orchestration.md).
+# Installs what is missing (apt-get, as root or through sudo) and says what it did.
+SERVICE_PACKAGES := postgresql
+services:
+	@missing=""; for p in $(SERVICE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "services: already installed: $(SERVICE_PACKAGES)"; exit 0; fi; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	echo "services: installing$$missing with apt-get (log: work/services-install.log)"; mkdir -p work; \
+	{ $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y --no-install-recommends \
+	  $$missing; } > work/services-install.log 2>&1 || { tail -n 20 work/services-install.log; exit 1; }; \
+	echo "services: installed$$missing"
 
 clean:
 	rm -rf work
