@@ -183,6 +183,20 @@ class AirflowConfig(_Strict):
     catchup: bool = False
     retries: int = Field(default=0, ge=0)
     retry_delay_minutes: float = Field(default=5.0, ge=0.0)
+    # `mlops airflow up`'s shape. sequential: one task at a time on SQLite (Airflow's development mode). local:
+    # the LocalExecutor, up to `parallelism` task processes at once, which needs a database that takes concurrent
+    # writers: a project-local PostgreSQL (runners/airflow/services.py) under AIRFLOW_HOME.
+    executor: Literal["sequential", "local"] = "sequential"
+    database: Literal["sqlite", "postgres"] = "sqlite"
+    parallelism: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _parallel_needs_postgres(self) -> "AirflowConfig":
+        if self.executor != "sequential" and self.database == "sqlite":
+            raise ValueError(f"executor {self.executor!r} runs tasks in parallel, which SQLite cannot take as "
+                             "Airflow's database: set airflow.database: postgres (a project-local cluster "
+                             "`mlops airflow up` starts)")
+        return self
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")

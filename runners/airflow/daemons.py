@@ -1,12 +1,13 @@
-"""A local Airflow 2 for the pipeline: SQLite and the SequentialExecutor under a project-local AIRFLOW_HOME,
-runners/airflow/ as the dags folder, scheduler and webserver on 127.0.0.1, started and stopped through pid files."""
+"""A local Airflow 2 for the pipeline under a project-local AIRFLOW_HOME: runners/airflow/ as the dags folder,
+scheduler and webserver on 127.0.0.1, started and stopped through pid files. The config's `airflow:` section picks
+the shape: SQLite and the SequentialExecutor (development), or a project-local PostgreSQL (services.py) and the
+LocalExecutor, whose tasks run in parallel."""
 from __future__ import annotations
 
 import json
 import os
 import secrets
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from tfx_pipeline.config import DEFAULT_CONFIG, load_config
+from runners.airflow.services import Postgres, ServiceError
+from tfx_pipeline.config import DEFAULT_CONFIG, AirflowConfig, load_config
 
 ROOT = DEFAULT_CONFIG.parent.parent
 DEFAULT_HOME = ROOT / "work" / "airflow"
@@ -29,18 +31,28 @@ class AirflowError(RuntimeError):
     """Airflow could not be started or stopped; the message says where its log is."""
 
 
-def airflow_cfg(home: Path, port: int) -> str:
+EXECUTORS = {"sequential": "SequentialExecutor", "local": "LocalExecutor"}
+
+
+def database_url(home: Path, shape: AirflowConfig) -> str:
+    return Postgres(home).url if shape.database == "postgres" else f"sqlite:///{home / 'airflow.db'}"
+
+
+def airflow_cfg(home: Path, port: int, shape: AirflowConfig = AirflowConfig()) -> str:
     return f"""\
 [core]
 dags_folder = {DAGS_FOLDER}
-executor = SequentialExecutor
+executor = {EXECUTORS[shape.executor]}
+# Task processes at once, in all and per DAG (the LocalExecutor; the SequentialExecutor runs one).
+parallelism = {shape.parallelism}
+max_active_tasks_per_dag = {shape.parallelism}
 load_examples = False
 # Importing TensorFlow and TFX takes 5-20 s on 2 busy cores; Airflow's default budget is 30 s.
 dagbag_import_timeout = 120
 dag_file_processor_timeout = 180
 
 [database]
-sql_alchemy_conn = sqlite:///{home / "airflow.db"}
+sql_alchemy_conn = {database_url(home, shape)}
 
 [scheduler]
 # The DAG changes with code or config, not with data: re-parsing it every 30 s (the default) costs a core.
@@ -77,9 +89,9 @@ def airflow_bin() -> str:
     return str(Path(sys.executable).parent / "airflow")
 
 
-def prepare_home(home: Path, port: int) -> None:
+def prepare_home(home: Path, port: int, shape: AirflowConfig = AirflowConfig()) -> None:
     home.mkdir(parents=True, exist_ok=True)
-    (home / "airflow.cfg").write_text(airflow_cfg(home, port))
+    (home / "airflow.cfg").write_text(airflow_cfg(home, port, shape))
 
 
 def _airflow(env: Dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -150,23 +162,30 @@ def wait_healthy(port: int, home: Path, processes: Dict[str, subprocess.Popen], 
     raise AirflowError(f"Airflow not healthy after {timeout:.0f} s ({last}); see the logs in {home}")
 
 
-def wait_registered(home: Path, dag_id: str, processes: Dict[str, subprocess.Popen],
+def wait_registered(home: Path, dag_id: str, processes: Dict[str, subprocess.Popen], url: str,
                     timeout: float = 300.0) -> None:
     """Waits until the scheduler's first parse has put the DAG in the database. Before that, `airflow dags
     unpause` finds no DAG to unpause, and the parse then registers it paused: a run triggered meanwhile stays
     queued for good."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    query = sqlalchemy.text("SELECT 1 FROM dag WHERE dag_id = :dag_id AND is_active")
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if processes["scheduler"].poll() is not None:
-            raise AirflowError(f"the scheduler exited ({processes['scheduler'].returncode}); see "
-                               f"{home / 'scheduler.log'}")
-        try:
-            with sqlite3.connect(home / "airflow.db") as db:
-                if db.execute("SELECT 1 FROM dag WHERE dag_id = ? AND is_active", (dag_id,)).fetchone():
-                    return
-        except sqlite3.Error:
-            pass  # locked by the scheduler for a moment
-        time.sleep(2)
+    try:
+        while time.monotonic() < deadline:
+            if processes["scheduler"].poll() is not None:
+                raise AirflowError(f"the scheduler exited ({processes['scheduler'].returncode}); see "
+                                   f"{home / 'scheduler.log'}")
+            try:
+                with engine.connect() as db:
+                    if db.execute(query, {"dag_id": dag_id}).fetchone():
+                        return
+            except sqlalchemy.exc.SQLAlchemyError:
+                pass  # SQLite locked by the scheduler for a moment
+            time.sleep(2)
+    finally:
+        engine.dispose()
     raise AirflowError(f"the scheduler did not register DAG '{dag_id}' within {timeout:.0f} s; see the parse "
                        f"log in {home / 'logs' / 'scheduler'}")
 
@@ -228,6 +247,8 @@ class Started:
     url: str
     pids: Dict[str, int]
     admin_password: Optional[str]
+    executor: str = "sequential"
+    database: str = "sqlite"
 
 
 def up(config_path: Path = DEFAULT_CONFIG, home: Path = DEFAULT_HOME, port: int = 8080) -> Started:
@@ -235,7 +256,14 @@ def up(config_path: Path = DEFAULT_CONFIG, home: Path = DEFAULT_HOME, port: int 
     already = {d: running_pid(home, d) for d in DAEMONS}
     if any(already.values()):
         raise AirflowError(f"Airflow already runs from {home} (pids {already}); `mlops airflow down` first")
-    prepare_home(home, port)
+    config = load_config(config_path)
+    shape = config.airflow
+    prepare_home(home, port, shape)
+    if shape.database == "postgres":
+        try:
+            Postgres(home).start()
+        except ServiceError as exc:
+            raise AirflowError(f"Airflow's database (PostgreSQL) could not start: {exc}") from None
     env = environment(home, config_path)
     migrated = _airflow(env, "db", "migrate")
     if migrated.returncode != 0:
@@ -246,7 +274,7 @@ def up(config_path: Path = DEFAULT_CONFIG, home: Path = DEFAULT_HOME, port: int 
                                            ["--hostname", "127.0.0.1", "--port", str(port)])}
     try:
         wait_healthy(port, home, processes)
-        wait_registered(home, load_config(config_path).pipeline_name, processes)
+        wait_registered(home, config.pipeline_name, processes, database_url(home, shape))
         # Only once Airflow is up, so a password is never created and then lost to a failed start.
         password = create_admin(env)
         if password:
@@ -259,7 +287,7 @@ def up(config_path: Path = DEFAULT_CONFIG, home: Path = DEFAULT_HOME, port: int 
             pid_file(home, daemon).unlink(missing_ok=True)
         raise
     pids = {daemon: process.pid for daemon, process in processes.items()}
-    return Started(home, f"http://127.0.0.1:{port}", pids, password)
+    return Started(home, f"http://127.0.0.1:{port}", pids, password, shape.executor, shape.database)
 
 
 def down(home: Path = DEFAULT_HOME, timeout: float = 30.0) -> Dict[str, int]:
@@ -277,4 +305,11 @@ def down(home: Path = DEFAULT_HOME, timeout: float = 30.0) -> Dict[str, int]:
                 os.killpg(pid, signal.SIGKILL)
             stopped[daemon] = pid
         pid_file(home, daemon).unlink(missing_ok=True)
+    # The database last: the daemons write to it until they exit.
+    try:
+        pid = Postgres(home).stop()
+        if pid is not None:
+            stopped["postgres"] = pid
+    except ServiceError:
+        pass  # no PostgreSQL installed: there is none of ours to stop
     return stopped

@@ -7,7 +7,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[2]
 TESTS = ROOT / "tests"
@@ -27,7 +27,7 @@ CT_THRESHOLDS = {"accuracy": {"lower_bound": 0.30, "max_drop": 0.10},
 SOURCE_COLUMNS = ("text", "sentiment", "split")
 
 
-def sample_airflow_config(folder: Path, sample: int) -> Path:
+def sample_airflow_config(folder: Path, sample: int, airflow: Optional[dict] = None) -> Path:
     """A config whose pipeline can push from a small sample, its first span ingested. No retries: with the
     shipped retry delay a failing task would hold a run for minutes."""
     from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS
@@ -35,7 +35,7 @@ def sample_airflow_config(folder: Path, sample: int) -> Path:
     from tfx_pipeline.data.ingest import ingest
 
     config_path = write_config(folder / "config.yaml", "sentiment", trainer=FAST_TRAINER,
-                               evaluation={"thresholds": SAMPLE_THRESHOLDS}, airflow={"retries": 0})
+                               evaluation={"thresholds": SAMPLE_THRESHOLDS}, airflow={"retries": 0, **(airflow or {})})
     assert ingest(load_config(config_path), sample=sample).created
     return config_path
 

@@ -14,7 +14,8 @@ home_option = click.option("--home", type=click.Path(file_okay=False, path_type=
 
 @click.group("airflow")
 def airflow() -> None:
-    """A local Airflow (SQLite, SequentialExecutor) whose dags folder is runners/airflow/."""
+    """A local Airflow whose dags folder is runners/airflow/: SQLite and the SequentialExecutor, or (the
+    config's airflow.executor / airflow.database) a project-local PostgreSQL and the LocalExecutor."""
 
 
 @airflow.command()
@@ -33,6 +34,9 @@ def up(config_path: Path, home: Optional[Path], port: int) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Airflow is up: {started.url} (scheduler pid {started.pids['scheduler']}, "
                f"webserver pid {started.pids['webserver']}), DAG '{config.pipeline_name}' from {config_path}")
+    click.echo(f"executor: {started.executor}, database: {started.database}"
+               + (f" (a PostgreSQL cluster in {started.home / 'postgres'}, unix socket only)"
+                  if started.database == "postgres" else ""))
     if started.admin_password:
         click.echo(f"admin user created; this password is shown once: {daemons.ADMIN_USER} / "
                    f"{started.admin_password}")
@@ -61,7 +65,15 @@ def status(home: Optional[Path]) -> None:
     """Say whether the scheduler and the webserver started by `up` are running."""
     from runners.airflow import daemons
 
-    home = home or daemons.DEFAULT_HOME
+    from runners.airflow.services import Postgres, ServiceError
+
+    home = Path(home or daemons.DEFAULT_HOME).resolve()
     for daemon in daemons.DAEMONS:
-        pid = daemons.running_pid(Path(home).resolve(), daemon)
+        pid = daemons.running_pid(home, daemon)
         click.echo(f"{daemon}: " + (f"running (pid {pid})" if pid else "not running"))
+    postgres = Postgres(home)
+    if (postgres.data / "PG_VERSION").is_file():
+        try:
+            click.echo("postgres: " + (f"running (pid {postgres.pid()})" if postgres.running() else "not running"))
+        except ServiceError as exc:
+            click.echo(f"postgres: {exc}")
