@@ -1,8 +1,9 @@
 """Benchmark for operating the served model (docs/benchmarks.md, "Monitoring").
 
-1. Request logging overhead: gRPC p50 / p99 and throughput of the embedded server with the request log off and on,
-   alternated in one run (off, on, three times), at 1 and 8 concurrent clients; medians of the rounds. And the
-   cost without the box's noise: RequestLogger.log() per call on the request thread, and its writer's records/s.
+1. Request logging overhead: gRPC p50 / p99 and throughput at 1 and 8 concurrent clients of two embedded servers
+   of the same model, request log off and on, running side by side and asked in turn in 1-second slices. And
+   the cost without the box's noise: RequestLogger.log() per call on the request thread, and its writer's
+   records/s.
 2. `mlops monitor` wall time and peak memory for 10k and 100k logged requests (a process each, its RSS polled).
 3. Detector quality: the share of in-domain windows called drift (false alarms), and the detection rate of
    windows with a share of out-of-domain texts (SST-2 movie reviews against the tweet model) mixed in.
@@ -39,7 +40,6 @@ from bench.serving import ProcessServer, summarize  # noqa: E402
 TEXTS_PER_CALL = 2
 # Rounds of logging off and on, alternated: on a shared 2-core box single rows vary by 20%, and the median of
 # several interleaved rounds is what survives that.
-ROUNDS = 3
 SHARES = (0.05, 0.10, 0.15, 0.20, 0.30)
 
 
@@ -67,26 +67,41 @@ def _request(model: str, texts):
 
 
 def logging_overhead(config, seconds: float, scratch: Path) -> list:
+    """Two servers of the same model side by side, logging off and on, asked in turn in 1-second slices (the
+    order flipped every slice): the box's drift, which made separate rounds disagree by more than the modes,
+    falls on both modes alike. Per client count and mode, the latencies of all its slices pooled."""
     from bench import grpc_load
 
     request = _request(config.serving.model_name, ["the crew was wonderful and the flight was good",
                                                    "two hours on the tarmac with no information"])
-    rows = []
-    for round_number, mode in enumerate(("off", "on") * ROUNDS):
-        flags = [f"--request_log_dir={scratch / f'logs-{round_number}'}"] if mode == "on" else []
-        server = ProcessServer(str(config.push_root), config.serving.model_name, None, scratch, extra_flags=flags)
-        try:
-            for clients in (1, 8):
-                grpc_load.hammer(server.grpc_target, request, clients, 1.0)  # warm-up, discarded
-                samples, errors = grpc_load.hammer(server.grpc_target, request, clients, seconds)
-                row = summarize(f"log {mode}", "grpc", clients, [s[1] for s in samples], errors, seconds,
+    servers = {}
+    try:
+        for mode in ("off", "on"):
+            flags = [f"--request_log_dir={scratch / 'logs'}"] if mode == "on" else []
+            (scratch / mode).mkdir(parents=True, exist_ok=True)
+            servers[mode] = ProcessServer(str(config.push_root), config.serving.model_name, None, scratch / mode,
+                                          extra_flags=flags)
+        rows = []
+        slices = max(2, int(seconds))
+        for clients in (1, 8):
+            latencies, errors = {"off": [], "on": []}, {"off": 0, "on": 0}
+            for mode in ("off", "on"):
+                grpc_load.hammer(servers[mode].grpc_target, request, clients, 1.0)  # warm-up, discarded
+            for number in range(slices):
+                for mode in (("off", "on") if number % 2 == 0 else ("on", "off")):
+                    samples, failed = grpc_load.hammer(servers[mode].grpc_target, request, clients, 1.0)
+                    latencies[mode] += [s[1] for s in samples]
+                    errors[mode] += failed
+            for mode in ("off", "on"):
+                row = summarize(f"log {mode}", "grpc", clients, latencies[mode], errors[mode], float(slices),
                                 TEXTS_PER_CALL)
-                row["round"] = round_number
+                row["slices"] = slices
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-        finally:
+        return rows
+    finally:
+        for server in servers.values():
             server.stop()
-    return rows
 
 
 def log_call_cost(scratch: Path, calls: int = 20000) -> dict:
@@ -123,7 +138,7 @@ def overhead_summary(rows: list) -> list:
         off = [r for r in rows if r["clients"] == clients and r["mode"] == "log off"]
         on = [r for r in rows if r["clients"] == clients and r["mode"] == "log on"]
         p50_off, p50_on = statistics.median(r["p50_ms"] for r in off), statistics.median(r["p50_ms"] for r in on)
-        out.append({"clients": clients, "rounds": len(off), "p50_off_ms": round(p50_off, 3),
+        out.append({"clients": clients, "p50_off_ms": round(p50_off, 3),
                     "p50_on_ms": round(p50_on, 3), "p50_overhead_pct": round(100 * (p50_on - p50_off) / p50_off, 1),
                     "p99_off_ms": round(statistics.median(r["p99_ms"] for r in off), 3),
                     "p99_on_ms": round(statistics.median(r["p99_ms"] for r in on), 3),
@@ -262,7 +277,8 @@ def detector_quality(config, version: int, held_out, movies, predicted, windows:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "sentiment.yaml")
-    parser.add_argument("--seconds", type=float, default=6.0, help="load per client count and round")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help="load per client count and logging mode, in 1-second slices taken in turn")
     parser.add_argument("--windows", type=int, default=40, help="windows per detector measurement")
     parser.add_argument("--window-size", type=int, default=500, help="requests per window")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: logging,scale,quality")
