@@ -10,7 +10,7 @@ import os
 import re
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Dict, List, Literal, Optional
+from typing import Annotated, Dict, List, Literal, Optional, Union
 
 import yaml
 from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, PrivateAttr, ValidationError, field_validator,
@@ -214,6 +214,43 @@ def duration_seconds(value: str) -> float:
 Duration = Annotated[str, PlainValidator(lambda v: (duration_seconds(v), str(v))[1])]
 
 
+# Hyperparameters a search may choose among: scalars (a list such as kernel_sizes is not a choice of values),
+# and not the ones a trial sets itself (tuner.epochs_per_trial) or that must stay fixed to compare trials.
+_TUNABLE = [name for name, field in Hyperparameters.model_fields.items()
+            if getattr(field.annotation, "__origin__", None) is not list
+            and name not in ("epochs", "patience", "seed")]
+
+
+class TunerConfig(_Strict):
+    """TFX's Tuner (KerasTuner's random search) before the Trainer, which then trains with the best trial's
+    values over trainer.hyperparameters. Off for --sample runs; cached while data and search are unchanged."""
+    enabled: bool = False
+    tuner_fn: str = "trainer.tuner.tuner_fn"
+    trials: int = Field(default=8, ge=1)
+    # The search stops starting trials past this (a trial under way finishes).
+    time_budget: Duration = "20m"
+    epochs_per_trial: int = Field(default=3, ge=1)
+    # hyperparameter -> the values to choose among.
+    search_space: Dict[str, List[Union[bool, int, float, str]]] = Field(default_factory=lambda: {
+        "learning_rate": [0.001, 0.002, 0.004], "dropout": [0.3, 0.5], "embedding_dim": [64, 128]})
+
+    @field_validator("search_space")
+    @classmethod
+    def _known_values(cls, space: Dict[str, list]) -> Dict[str, list]:
+        for name, values in space.items():
+            if name not in _TUNABLE:
+                raise ValueError(f"{name!r} cannot be searched: choose among {_TUNABLE}")
+            if not values:
+                raise ValueError(f"{name!r} has no values to choose among")
+            for value in values:
+                try:
+                    Hyperparameters(**{name: value})
+                except ValidationError as exc:
+                    raise ValueError(f"{name!r}: value {value!r} is not a valid {name} "
+                                     f"({exc.errors()[0]['msg']})") from None
+        return space
+
+
 class RequestLogConfig(_Strict):
     # On by default for `mlops serve` (the embedded server, or the proxy in front of the real binary).
     enabled: bool = True
@@ -276,6 +313,7 @@ class PipelineConfig(_Strict):
     serving: ServingConfig
     transform: TransformConfig = TransformConfig()
     trainer: TrainerConfig = TrainerConfig()
+    tuner: TunerConfig = TunerConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     beam: BeamConfig = BeamConfig()
     airflow: AirflowConfig = AirflowConfig()
@@ -329,7 +367,9 @@ class PipelineConfig(_Strict):
         for key, value in (("pipeline_root", pipeline_root), ("serving_root", serving_root)):
             if value is not None:
                 update[key] = _absolute(value)
-        return self.model_copy(update={"paths": paths.model_copy(update=update)})
+        # A search on a sample would tune for the sample: --sample runs train with trainer.hyperparameters.
+        tuner = self.tuner.model_copy(update={"enabled": False}) if sample is not None else self.tuner
+        return self.model_copy(update={"paths": paths.model_copy(update=update), "tuner": tuner})
 
     @property
     def request_log_root(self) -> Location:

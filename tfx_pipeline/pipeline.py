@@ -17,10 +17,10 @@ from tfx_pipeline.components.baseline_strategy import LatestBlessedOtherModelStr
 from tfx_pipeline.components.data_gate import DataGate
 from tfx_pipeline.components.ids import (BASELINE_RESOLVER, DATA_GATE, EVALUATOR, EXAMPLE_GEN, EXAMPLE_VALIDATOR,
                                          PROVENANCE, PUSHER, SCHEMA_IMPORTER, SPAN_WINDOW_RESOLVER, STATISTICS_GEN,
-                                         TRAINER, TRANSFORM)
+                                         TRAINER, TRANSFORM, TUNER)
 from tfx_pipeline.components.provenance import RunProvenance
 from tfx_pipeline.components.span_window import EXAMPLES, ValidatedSpanWindowStrategy
-from tfx_pipeline.config import PipelineConfig
+from tfx_pipeline.config import PipelineConfig, duration_seconds
 from tfx_pipeline.data.spans import span_input_patterns
 from tfx_pipeline.evaluation.eval_config import eval_config
 from tfx_pipeline.provenance import run_facts
@@ -98,18 +98,33 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
         # artifact besides one per span (see the module).
         transform.executor_spec = executor_spec.BeamExecutorSpec(window_transform.Executor)
 
+    model_config = {
+        "labels": list(config.labels),
+        "max_tokens": config.transform.max_tokens,
+        "oov_buckets": config.transform.oov_buckets,
+        "char_ngrams": config.transform.char_ngrams.model_dump(),
+        "hyperparameters": config.trainer.hyperparameters.model_dump(),
+    }
+    tuner = []
+    if config.tuner.enabled:
+        search = config.tuner.model_dump(exclude={"enabled", "tuner_fn"})
+        search["time_budget_seconds"] = duration_seconds(search.pop("time_budget"))
+        tuner = [tfx.components.Tuner(
+            tuner_fn=config.tuner.tuner_fn,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_importer.outputs["schema"],
+            custom_config={**model_config, "search": search},
+        ).with_id(TUNER)]
+
     trainer = tfx.components.Trainer(
         run_fn=config.trainer.run_fn,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_importer.outputs["schema"],
-        custom_config={
-            "labels": list(config.labels),
-            "max_tokens": config.transform.max_tokens,
-            "oov_buckets": config.transform.oov_buckets,
-            "char_ngrams": config.transform.char_ngrams.model_dump(),
-            "hyperparameters": config.trainer.hyperparameters.model_dump(),
-        },
+        # The best trial's values, over trainer.hyperparameters (trainer/run.py).
+        hyperparameters=tuner[0].outputs["best_hyperparameters"] if tuner else None,
+        custom_config=model_config,
     ).with_id(TRAINER)
 
     baseline_resolver = _baseline_resolver(trainer, tfx_strategy_only)
@@ -123,7 +138,7 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
     ).with_id(EVALUATOR)
 
     components: List = [example_gen, statistics_gen, schema_importer, example_validator, data_gate, *window,
-                        transform, trainer, baseline_resolver, evaluator]
+                        transform, *tuner, trainer, baseline_resolver, evaluator]
     # No threshold means no quality bar: such a run trains and evaluates, but nothing can be pushed.
     if config.evaluation.thresholds:
         provenance = RunProvenance(examples=examples, facts=run_facts(config.source_file, config.model_dump_json()),

@@ -31,17 +31,21 @@ def check_labels(examples: tf.data.Dataset, num_labels: int, split: str) -> None
             "ExampleValidator should have stopped them: check the curated schema's label domain")
 
 
-def _dataset(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
-             tf_transform_output: tft.TFTransformOutput, batch_size: int, seed: int, shuffle: bool,
-             num_labels: int, split: str) -> tf.data.Dataset:
-    """Parsed once, then kept in memory: token ids are small (a few MB for 40k texts), and re-reading and
-    parsing TFRecords every epoch cost more than the training steps. Shuffled per epoch over the whole split."""
+def examples(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
+             tf_transform_output: tft.TFTransformOutput, num_labels: int, split: str) -> tf.data.Dataset:
+    """A split's (features, label) pairs, parsed once and then kept in memory: token ids are small (a few MB
+    for 40k texts), and re-reading and parsing TFRecords every epoch cost more than the training steps."""
     dataset = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=1024, label_key=features.LABEL_ID, num_epochs=1, shuffle=False),
         tf_transform_output.transformed_metadata.schema,
     ).unbatch().cache()
     check_labels(dataset, num_labels, split)
+    return dataset
+
+
+def batched(dataset: tf.data.Dataset, batch_size: int, seed: int, shuffle: bool) -> tf.data.Dataset:
+    """Shuffled per epoch over the whole split when `shuffle`."""
     if shuffle:
         dataset = dataset.shuffle(1_000_000, seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -59,23 +63,26 @@ def class_weights(train: tf.data.Dataset, num_classes: int, kind: str) -> Option
     return {label: float(np.sqrt(w) if kind == "sqrt" else w) for label, w in enumerate(weights)}
 
 
+def build(config: dict, tf_transform_output: tft.TFTransformOutput, hp: dict) -> tf.keras.Model:
+    """The model of the custom_config and hyperparameters `hp`, sized to the transform graph's vocabulary."""
+    chars = config.get("char_ngrams") or {}
+    return build_model(vocabulary_size(tf_transform_output, int(config["oov_buckets"])), len(config["labels"]),
+                       int(config["max_tokens"]), hp, chars if chars.get("enabled") else None)
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """custom_config: {"labels", "max_tokens", "oov_buckets", "char_ngrams", "hyperparameters": {...}} from the
     pipeline config."""
     config = fn_args.custom_config
-    hp = config["hyperparameters"]
+    # With a Tuner upstream, the best trial's values (KerasTuner's HyperParameters config) over the config's.
+    hp = {**config["hyperparameters"], **((fn_args.hyperparameters or {}).get("values") or {})}
     labels = list(config["labels"])
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-
-    def dataset(files, split):
-        return _dataset(files, fn_args.data_accessor, tf_transform_output, int(hp["batch_size"]), int(hp["seed"]),
-                        split == features.TRAIN_SPLIT, len(labels), split)
-
-    chars = config.get("char_ngrams") or {}
-    model = build_model(vocabulary_size(tf_transform_output, int(config["oov_buckets"])), len(labels),
-                        int(config["max_tokens"]), hp, chars if chars.get("enabled") else None)
-    train = dataset(fn_args.train_files, features.TRAIN_SPLIT)
-    validation = dataset(fn_args.eval_files, features.EVAL_SPLIT)
+    model = build(config, tf_transform_output, hp)
+    train = batched(examples(fn_args.train_files, fn_args.data_accessor, tf_transform_output, len(labels),
+                             features.TRAIN_SPLIT), int(hp["batch_size"]), int(hp["seed"]), shuffle=True)
+    validation = batched(examples(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, len(labels),
+                                  features.EVAL_SPLIT), int(hp["batch_size"]), int(hp["seed"]), shuffle=False)
     model.fit(
         train,
         validation_data=validation,

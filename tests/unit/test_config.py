@@ -117,3 +117,19 @@ def test_unknown_model_family_and_heads_that_do_not_divide_the_embedding_are_nam
 def test_character_ngram_widths_must_be_positive(config_file):
     with pytest.raises(ConfigError, match=r"transform\.char_ngrams\.widths: .*at least 1"):
         load_config(config_file(transform={"char_ngrams": {"enabled": True, "widths": [0, 3]}}))
+
+
+def test_a_search_space_names_only_tunable_hyperparameters_with_valid_values(config_file):
+    with pytest.raises(ConfigError, match=r"tuner\.search_space: .*'kernel_sizes' cannot be searched"):
+        load_config(config_file(tuner={"search_space": {"kernel_sizes": [2, 3]}}))
+    with pytest.raises(ConfigError, match=r"tuner\.search_space: .*'dropout': value 1\.5 is not a valid dropout"):
+        load_config(config_file(tuner={"search_space": {"dropout": [0.2, 1.5]}}))
+    with pytest.raises(ConfigError, match=r"tuner\.search_space: .*'model' has no values"):
+        load_config(config_file(tuner={"search_space": {"model": []}}))
+    with pytest.raises(ConfigError, match=r"tuner\.time_budget: .*not a duration"):
+        load_config(config_file(tuner={"time_budget": "soon"}))
+
+
+def test_a_sample_run_never_tunes(config_file):
+    config = load_config(config_file(tuner={"enabled": True}))
+    assert config.tuner.enabled and not config.with_overrides(sample=500).tuner.enabled

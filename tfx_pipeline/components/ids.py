@@ -11,6 +11,7 @@ EXAMPLE_VALIDATOR = "example_validator"
 DATA_GATE = "data_gate"
 SPAN_WINDOW_RESOLVER = "span_window_resolver"  # only with data.span_window > 1
 TRANSFORM = "transform"
+TUNER = "tuner"  # only with tuner.enabled
 TRAINER = "trainer"
 BASELINE_RESOLVER = "latest_blessed_model_resolver"
 EVALUATOR = "evaluator"
