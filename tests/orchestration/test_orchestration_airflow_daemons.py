@@ -1,10 +1,10 @@
 """`mlops airflow up` / `status` / `down` for real: a scheduler and a webserver on 127.0.0.1 in a home of the
-test's own, the generated admin password, and one run of the DAG triggered and run by the scheduler itself
-(task processes of their own, each parsing the DAG file, as in production), then everything stopped."""
+test's own, the generated admin password, and one run of the DAG triggered by the CLI and run by the scheduler
+itself (task processes of their own, each parsing the DAG file, as in production), then everything stopped. A run
+triggered through the REST API, as `mlops monitor`'s retrain does, is test_orchestration_airflow_production.py's."""
 from __future__ import annotations
 
 import http.cookiejar
-import json
 import re
 import socket
 import sqlite3
@@ -108,16 +108,6 @@ def daemons(tmp_path_factory):
             facts["task_states"] = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = ?",
                                                    (config.pipeline_name,)).fetchall())
         facts["report"] = runner.invoke(mlops, ["report", "--config", str(config_path)])
-        # What `mlops monitor` does for a retrain with monitoring.retrain.runner: airflow.
-        from runners.airflow.daemons import credentials_path, dag_runs_in_flight, trigger_dag
-
-        facts["credentials_mode"] = credentials_path(home).stat().st_mode & 0o777
-        facts["credentials"] = json.loads(credentials_path(home).read_text())
-        facts["password"] = password
-        facts["in_flight_before"] = dag_runs_in_flight(home, config.pipeline_name)
-        facts["triggered"] = trigger_dag(home, config.pipeline_name)
-        facts["in_flight_after"] = dag_runs_in_flight(home, config.pipeline_name)
-        facts["second_run_state"] = wait_for_run(home, config.pipeline_name, RUN_TIMEOUT)
     finally:
         facts["down"] = runner.invoke(mlops, ["airflow", "down", *home_args])
         facts["status_down"] = runner.invoke(mlops, ["airflow", "status", *home_args]).output
@@ -149,19 +139,6 @@ def test_the_scheduler_runs_every_task_and_a_model_is_pushed(daemons):
     assert report.exit_code == 0, report.output
     assert re.search(r"^pusher +ran ", report.output, re.MULTILINE), report.output
     assert f"pushed: {version}\n" in report.output + "\n"
-
-
-def test_a_retrain_triggers_the_dag_through_the_rest_api_with_credentials_only_the_user_reads(daemons):
-    assert daemons["credentials_mode"] == 0o600
-    assert daemons["credentials"] == {"url": f"http://127.0.0.1:{daemons['port']}", "user": "admin",
-                                      "password": daemons["password"]}
-    assert daemons["in_flight_before"] is None
-    assert daemons["in_flight_after"] == f"Airflow run {daemons['triggered']} (queued)" or \
-        daemons["in_flight_after"] == f"Airflow run {daemons['triggered']} (running)"
-    assert daemons["second_run_state"] == "success"
-    # The password is in the credentials file and nowhere in Airflow's logs.
-    for log in daemons["home"].rglob("*.log"):
-        assert daemons["password"] not in log.read_text(errors="replace"), log
 
 
 def test_down_stops_both_daemons(daemons):

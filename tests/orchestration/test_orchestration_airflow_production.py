@@ -5,7 +5,9 @@ processes, pushes a model, and `mlops report` reads the run; `down` stops the da
 postgresql package (`make services`); without it the fixture fails with the message that names it, never skips."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -58,7 +60,7 @@ def _wait_for_run(url: str, dag_id: str, run_id: str, timeout: float) -> str:
 
 @pytest.fixture(scope="module")
 def production(tmp_path_factory):
-    from runners.airflow.daemons import trigger_dag
+    from runners.airflow.daemons import credentials_path, dag_runs_in_flight, trigger_dag
     from runners.airflow.services import Postgres
 
     folder = tmp_path_factory.mktemp("airflow_local")
@@ -73,12 +75,18 @@ def production(tmp_path_factory):
     runner = CliRunner()
     started = runner.invoke(mlops, ["airflow", "up", "--config", str(config_path), "--port", str(port),
                                     "--home", str(home)])
-    facts = {"config": config, "up": started, "postgres": postgres}
+    facts = {"config": config, "up": started, "postgres": postgres, "home": home, "port": port}
     try:
         assert started.exit_code == 0, started.output
         facts["listen_addresses"] = _rows(postgres.url, "SHOW listen_addresses")[0][0]
         facts["status_up"] = runner.invoke(mlops, ["airflow", "status", "--home", str(home)]).output
-        run_id = trigger_dag(home, config.pipeline_name)
+        # What `mlops monitor` does for a retrain with monitoring.retrain.runner: airflow.
+        facts["credentials_mode"] = credentials_path(home).stat().st_mode & 0o777
+        facts["credentials"] = json.loads(credentials_path(home).read_text())
+        facts["password"] = re.search(r"this password is shown once: admin / (\S+)", started.output).group(1)
+        facts["in_flight_before"] = dag_runs_in_flight(home, config.pipeline_name)
+        run_id = facts["run_id"] = trigger_dag(home, config.pipeline_name)
+        facts["in_flight_after"] = dag_runs_in_flight(home, config.pipeline_name)
         facts["run_state"] = _wait_for_run(postgres.url, config.pipeline_name, run_id, RUN_TIMEOUT)
         facts["tasks"] = _rows(postgres.url, "SELECT task_id, state, start_date, end_date, pid FROM task_instance "
                                              "WHERE dag_id = :d AND run_id = :r", d=config.pipeline_name, r=run_id)
@@ -112,6 +120,18 @@ def test_independent_tasks_ran_at_the_same_time_in_task_processes_of_their_own(p
     overlapping = [(a[0], b[0]) for i, a in enumerate(intervals) for b in intervals[i + 1:]
                    if a[1] < b[2] and b[1] < a[2] and a[3] != b[3]]
     assert overlapping, sorted(intervals, key=lambda t: t[1])
+
+
+def test_a_retrain_triggers_the_dag_through_the_rest_api_with_credentials_only_the_user_reads(production):
+    assert production["credentials_mode"] == 0o600
+    assert production["credentials"] == {"url": f"http://127.0.0.1:{production['port']}", "user": "admin",
+                                         "password": production["password"]}
+    assert production["in_flight_before"] is None
+    assert production["in_flight_after"] in (f"Airflow run {production['run_id']} (queued)",
+                                             f"Airflow run {production['run_id']} (running)")
+    # The password is in the credentials file and nowhere in Airflow's logs.
+    for log in production["home"].rglob("*.log"):
+        assert production["password"] not in log.read_text(errors="replace"), log
 
 
 def test_down_stops_the_daemons_and_postgres(production):
