@@ -55,12 +55,9 @@ def tfidf_baseline(span: Path, labels: list) -> dict:
             "seconds": time.time() - started}
 
 
-def bench_task(task: str, workdir: Path) -> dict:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tfx_pipeline.config import load_config
-    from tfx_pipeline.pipeline import create_pipeline
-    from tfx_pipeline.metadata.run_report import build_report
-
+def scratch_config(task: str, task_dir: Path, edit=None) -> Path:
+    """configs/<task>.yaml rewritten into an emptied task_dir, its workspace and serving root inside it, its
+    relative paths made absolute; edit(raw) may change the YAML's values first."""
     import yaml
 
     source_config = ROOT / "configs" / f"{task}.yaml"
@@ -68,12 +65,24 @@ def bench_task(task: str, workdir: Path) -> dict:
     raw["schema_file"] = str((source_config.parent / raw["schema_file"]).resolve())
     if not raw["data"]["source"].startswith("package:"):
         raw["data"]["source"] = str((source_config.parent / raw["data"]["source"]).resolve())
-    task_dir = workdir / task
     shutil.rmtree(task_dir, ignore_errors=True)
     task_dir.mkdir(parents=True)
     raw["paths"] = {"workdir": str(task_dir / "work"), "serving_root": str(task_dir / "serving")}
+    if edit is not None:
+        edit(raw)
     config_path = task_dir / "config.yaml"
     config_path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return config_path
+
+
+def bench_task(task: str, workdir: Path) -> dict:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tfx_pipeline.config import load_config
+    from tfx_pipeline.pipeline import create_pipeline
+    from tfx_pipeline.metadata.run_report import build_report
+
+    task_dir = workdir / task
+    config_path = scratch_config(task, task_dir)
     config = load_config(config_path)
     ids = [c.id for c in create_pipeline(config).components]
 

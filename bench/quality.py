@@ -1,0 +1,149 @@
+"""Model quality benchmark: each model family through the whole pipeline, against the TF-IDF floor.
+
+For each task config and variant (a model family, with or without character n-grams): a fresh workspace, the
+config with the variant's hyperparameters and thresholds any model passes (this measures models, not gating),
+one cold `mlops run`. Then, on the span's test split, from the pushed SavedModel's raw-text signature as a
+client calls it: accuracy and macro-F1; the Trainer's wall seconds (ML Metadata); the SavedModel's size; the
+in-process p50 latency of one text per call; the behavioural checks of tests/model/behaviour.py. The floor is
+scikit-learn TF-IDF (1-2 grams) + logistic regression trained on the same train split (bench/pipeline.py).
+One process at a time (2 cores).
+
+    .venv/bin/python bench/quality.py [--task sentiment --task emotion --task sst2] [--variant cnn ...]
+        [--workdir work/bench-quality] [--json FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for path in (ROOT, ROOT / "bench", ROOT / "tests" / "model"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from pipeline import BIN, scratch_config, tfidf_baseline, timed  # noqa: E402
+
+CHARS = {"enabled": True, "widths": [2, 3, 4], "buckets": 50000, "max_ngrams": 256}
+# The tuned variant: TFX's Tuner over the CNN with character n-grams, the family the others are measured from.
+SEARCH = {"enabled": True, "trials": 6, "epochs_per_trial": 2, "time_budget": "8m",
+          "search_space": {"learning_rate": [0.001, 0.002, 0.004], "dropout": [0.3, 0.5],
+                           "embedding_dim": [64, 128], "label_smoothing": [0.0, 0.1]}}
+# name -> (hyperparameters over the config's, char n-grams, tuner section)
+VARIANTS = {
+    "cnn": ({}, False, None),
+    "cnn+chars": ({}, True, None),
+    "bigru+chars": ({"model": "bigru", "rnn_units": 64}, True, None),
+    "transformer+chars": ({"model": "transformer", "attention_heads": 4, "encoder_layers": 1}, True, None),
+    "tuned cnn+chars": ({}, True, SEARCH),
+}
+ANY_MODEL = {"accuracy": {"lower_bound": 0.0, "max_drop": 1.0}, "macro_f1": {"lower_bound": 0.0, "max_drop": 1.0}}
+
+
+def _edit(variant: str):
+    hyperparameters, chars, search = VARIANTS[variant]
+
+    def edit(raw: dict) -> None:
+        raw["trainer"]["hyperparameters"].update(hyperparameters)
+        if chars:
+            raw["transform"]["char_ngrams"] = dict(CHARS)
+        if search:
+            raw["tuner"] = dict(search)
+        raw["evaluation"]["thresholds"] = ANY_MODEL
+
+    return edit
+
+
+def _test_split(span: Path):
+    with open(span / "test" / "data.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return [r["text"] for r in rows], [r["label"] for r in rows]
+
+
+def measure(task: str, variant: str, workdir: Path) -> dict:
+    import behaviour
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from tfx_pipeline.config import load_config
+    from tfx_pipeline.metadata.run_report import build_report
+    from tfx_pipeline.pipeline import create_pipeline
+
+    config_path = scratch_config(task, workdir / task / variant.replace(" ", "_"), _edit(variant))
+    config = load_config(config_path)
+    run = timed([str(BIN / "mlops"), "run", "--config", str(config_path)])
+    report = build_report(config, [c.id for c in create_pipeline(config).components])
+    if not report.pushed_path:
+        raise RuntimeError(f"{task}/{variant}: nothing pushed\n{run['stdout'][-2000:]}")
+    score = behaviour.saved_model_scorer(report.pushed_path)
+    texts, labels = _test_split(config.paths.data_root / "span-1")
+    predicted = []
+    for start in range(0, len(texts), 256):
+        predicted += [max(s, key=s.get) for s in score(texts[start:start + 256])]
+    latencies = []
+    for text in texts[:300]:
+        started = time.perf_counter()
+        score([text])
+        latencies.append(1000 * (time.perf_counter() - started))
+    invariance, _ = behaviour.invariance(score, task)
+    directional, _ = behaviour.directional(score, task)
+    minimum, _ = behaviour.minimum_functionality(score, task)
+    size = sum(p.stat().st_size for p in Path(report.pushed_path).rglob("*") if p.is_file())
+    return {
+        "task": task, "variant": variant, "rows_test": len(texts),
+        "accuracy": accuracy_score(labels, predicted), "macro_f1": f1_score(labels, predicted, average="macro"),
+        "trainer_seconds": next(c.seconds for c in report.components if c.component_id == "trainer"),
+        "tuner_seconds": next((c.seconds for c in report.components if c.component_id == "tuner"), 0.0),
+        "run_seconds": run["seconds"], "peak_mib": run["peak_mib"],
+        "saved_model_mib": size / 2 ** 20, "p50_ms_per_text": statistics.median(latencies[20:]),
+        "invariance": invariance, "directional": directional, "minimum": minimum,
+    }
+
+
+def markdown(results: list, floors: dict) -> str:
+    lines = ["| task | variant | test acc | test macro-F1 | TF-IDF floor acc / macro-F1 | Trainer s (+ Tuner s) | run s "
+             "| SavedModel MiB | p50 ms/text | invariance | directional | minimum functionality (per class) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        floor = floors[r["task"]]
+        minimum = ", ".join(f"{k} {v:.2f}" for k, v in r["minimum"].items())
+        lines.append(
+            f"| {r['task']} | {r['variant']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} "
+            f"| {floor['accuracy']:.4f} / {floor['macro_f1']:.4f} | {r['trainer_seconds']:.0f}"
+            + (f" (+ {r['tuner_seconds']:.0f})" if r["tuner_seconds"] else "")
+            + f" | {r['run_seconds']:.0f} | {r['saved_model_mib']:.1f} | {r['p50_ms_per_text']:.2f} "
+            f"| {r['invariance']:.2f} | {r['directional']:.2f} | {minimum} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", action="append", help="config name under configs/ (default: all three)")
+    parser.add_argument("--variant", action="append", choices=list(VARIANTS), help="default: all")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "work" / "bench-quality")
+    parser.add_argument("--json", type=Path, help="also write the raw results here (rewritten after each run)")
+    args = parser.parse_args()
+    from tfx_pipeline.config import load_config
+
+    results, floors = [], {}
+    for task in args.task or ["sentiment", "emotion", "sst2"]:
+        for variant in args.variant or list(VARIANTS):
+            result = measure(task, variant, args.workdir.resolve())
+            if task not in floors:
+                config = load_config(args.workdir.resolve() / task / variant.replace(" ", "_") / "config.yaml")
+                floors[task] = tfidf_baseline(config.paths.data_root / "span-1", list(config.labels))
+            results.append(result)
+            print(json.dumps(result), flush=True)
+            if args.json:
+                args.json.write_text(json.dumps({"results": results, "floors": floors}, indent=1))
+    print(markdown(results, floors))
+
+
+if __name__ == "__main__":
+    main()
