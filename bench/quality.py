@@ -142,7 +142,10 @@ def main() -> None:
             print(json.dumps(result), flush=True)
             if args.json:
                 args.json.write_text(json.dumps({"results": results, "floors": floors}, indent=1))
-    print(markdown(results, floors))
+    print(markdown(results, floors), flush=True)
+    # With several SavedModels loaded, the interpreter's teardown of TensorFlow segfaulted (exit 139) after every
+    # result was printed and written; leave without it.
+    os._exit(0)
 
 
 if __name__ == "__main__":
