@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import csv
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from net_helpers import free_port
 from pipeline_helpers import (FAST_TRAINER, SAMPLE_THRESHOLDS, effective_config, predict_in_process, report,
                               run_cli, run_mlops_process, states, tree_digest, version_dirs)
 from tfx_pipeline import features
@@ -98,12 +98,6 @@ def test_the_console_shows_progress_and_results_and_the_noise_goes_to_the_run_lo
     assert "Component transform is running." in text and "Epoch 1/12" in text
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _assert_evaluation_has_the_promised_metrics_and_slices(run):
     import tensorflow_model_analysis as tfma
 
@@ -134,7 +128,7 @@ def test_pushed_model_is_served_over_tf_serving_grpc(scenario):
     from serving.server import ModelServer
 
     config = scenario["config"]
-    server = ModelServer(ServerOptions(port=0, rest_api_port=_free_port(), model_name="sentiment",
+    server = ModelServer(ServerOptions(port=0, rest_api_port=free_port(), model_name="sentiment",
                                        model_base_path=str(config.push_root))).start()
     try:
         channel = grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.cookiejar
 import re
-import socket
 import sqlite3
 import time
 import urllib.error
@@ -16,6 +15,7 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
+from net_helpers import free_port, listening_addresses
 from orchestration_helpers import airflow, airflow_env, sample_airflow_config
 from pipeline_helpers import version_dirs
 from tfx_pipeline.cli import mlops
@@ -26,24 +26,6 @@ pytestmark = pytest.mark.e2e
 SAMPLE = 600
 RUN_TIMEOUT = 600
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def listening_addresses(port: int) -> set:
-    """Local addresses with a socket listening on `port`, from /proc/net/tcp{,6} (state 0A = LISTEN)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as f:
-            for line in f.readlines()[1:]:
-                local, state = line.split()[1], line.split()[3]
-                address, hex_port = local.split(":")
-                if state == "0A" and int(hex_port, 16) == port:
-                    found.add(address)
-    return found
 
 
 def logged_in_opener(base_url: str, user: str, password: str):

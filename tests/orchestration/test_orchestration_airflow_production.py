@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from net_helpers import free_port
 from orchestration_helpers import sample_airflow_config
 from pipeline_configs import write_config
 from pipeline_helpers import version_dirs
@@ -27,14 +28,6 @@ pytestmark = pytest.mark.e2e
 SAMPLE = 600
 RUN_TIMEOUT = 900
 SHAPE = {"retries": 0, "executor": "local", "database": "postgres", "parallelism": 4}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _rows(url: str, query: str, **params):
@@ -70,7 +63,7 @@ def production(tmp_path_factory):
     # to pass through the folders above its data (services.py says so when it cannot).
     home = Path(tempfile.mkdtemp(prefix="mlops-af-", dir="/tmp"))
     os.chmod(home, 0o711)
-    port = _free_port()
+    port = free_port()
     postgres = Postgres(home)
     runner = CliRunner()
     started = runner.invoke(mlops, ["airflow", "up", "--config", str(config_path), "--port", str(port),

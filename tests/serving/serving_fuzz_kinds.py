@@ -44,14 +44,19 @@ class Kind:
     expected: Outcome
 
 
-def _predict(target: Target, request, metadata=None, channel_options=None) -> str:
+def _call(target: Target, method: str, request, metadata=None, channel_options=None) -> str:
+    """One PredictionService call (Predict, Classify, ...): the status code's name, "OK" on success."""
     with target.channel(**(channel_options or {})) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         try:
-            stub.Predict(request, timeout=30, metadata=metadata)
+            getattr(stub, method)(request, timeout=30, metadata=metadata)
         except grpc.RpcError as exc:
             return exc.code().name
     return "OK"
+
+
+def _predict(target: Target, request, metadata=None, channel_options=None) -> str:
+    return _call(target, "Predict", request, metadata, channel_options)
 
 
 def _text_request(values=(b"good",), dims=None, dtype=types_pb2.DT_STRING, model="text", key="text"):
@@ -91,13 +96,7 @@ def _classify_unknown_signature(target: Target) -> str:
     request.model_spec.name = "text"
     request.model_spec.signature_name = "nope"
     request.input.example_list.examples.add().features.feature["text"].bytes_list.value.append(b"good")
-    with target.channel() as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        try:
-            stub.Classify(request, timeout=30)
-        except grpc.RpcError as exc:
-            return exc.code().name
-    return "OK"
+    return _call(target, "Classify", request)
 
 
 def _with(request, change):
@@ -185,13 +184,7 @@ def _context_amplification(target: Target) -> str:
     with_context.context.features.feature["pad"].bytes_list.value.append(b"p" * 2_000_000)
     for _ in range(1000):
         with_context.examples.add()
-    with target.channel() as channel:
-        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
-        try:
-            stub.Classify(request, timeout=30)
-        except grpc.RpcError as exc:
-            return exc.code().name
-    return "OK"
+    return _call(target, "Classify", request)
 
 
 KINDS = [

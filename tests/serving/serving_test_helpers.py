@@ -5,7 +5,6 @@ import glob
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -16,15 +15,10 @@ import pytest
 from tensorflow.core.framework import types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
+from net_helpers import free_port  # noqa: F401  (serving tests import it from here)
 from serving.tfrecord import read_records
 
 RPC_TIMEOUT = 10.0
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_base_path(root, name, template, versions=(123,)):

@@ -23,6 +23,7 @@ from tensorflow_serving.apis import (get_model_status_pb2, model_management_pb2,
                                      prediction_service_pb2_grpc)
 from tensorflow_serving.config import model_server_config_pb2
 
+from net_helpers import listening_addresses
 from serving_test_helpers import (RPC_TIMEOUT, free_port, http, make_base_path, predict_request, wait_until,
                                   write_model_config)
 
@@ -295,19 +296,6 @@ def test_a_certificate_chain_is_accepted_leaf_first(pki):
 
 
 # ----------------------------------------------------------------------------------------- listening address
-
-def listening_addresses(port):
-    """Local addresses listening on `port`, from /proc/net/tcp{,6} (state 0A = LISTEN), as hex strings."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as handle:
-            for line in handle.readlines()[1:]:
-                local, state = line.split()[1], line.split()[3]
-                address, hex_port = local.split(":")
-                if state == "0A" and int(hex_port, 16) == port:
-                    found.add(address)
-    return found
-
 
 # 127.0.0.1 as /proc/net/tcp spells it, and as /proc/net/tcp6 does when gRPC binds it on a dual-stack socket.
 LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}
