@@ -54,12 +54,13 @@ browser:
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the HTML report's test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: install browser
+test: install browser services
 	$(BIN)/python -m pytest -q tests
 
-# Debian's server packages for Airflow's production shape (airflow.database: postgres; docs/orchestration.md).
+# Debian's server packages of the production shape: PostgreSQL (airflow.database: postgres), MariaDB (metadata:
+# {kind: mysql, local_server: ...}) and Redis (airflow.executor: celery); docs/orchestration.md.
 # Installs what is missing (apt-get, as root or through sudo) and says what it did.
-SERVICE_PACKAGES := postgresql
+SERVICE_PACKAGES := postgresql mariadb-server redis-server
 services:
 	@missing=""; for p in $(SERVICE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then echo "services: already installed: $(SERVICE_PACKAGES)"; exit 0; fi; \

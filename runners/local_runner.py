@@ -9,7 +9,9 @@ from tfx_pipeline.pipeline import create_pipeline
 
 
 def run(config: PipelineConfig) -> None:
-    config.local_metadata_path("LocalDagRunner").parent.mkdir(parents=True, exist_ok=True)
+    config.require_metadata("LocalDagRunner")
+    if config.metadata.kind == "sqlite":
+        config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
     if not is_remote(config.pipeline_root):
         config.pipeline_root.mkdir(parents=True, exist_ok=True)
     tfx.orchestration.LocalDagRunner().run(create_pipeline(config))

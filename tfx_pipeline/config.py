@@ -89,6 +89,41 @@ class PathsConfig(_Strict):
         return self.workdir / "data"
 
 
+class MetadataConfig(_Strict):
+    """Where ML Metadata lives. sqlite: one file (paths.metadata), for runs of one process at a time. mysql: a MySQL
+    or MariaDB database through TFX's MySQL connection config, which takes the concurrent writers of Airflow's
+    parallel tasks and is what production TFX keeps its metadata in (Kubeflow's store, Cloud SQL)."""
+    kind: Literal["sqlite", "mysql"] = "sqlite"
+    # mysql: a server at host:port, or at a unix socket, or a project-local MariaDB that `mlops run` and `mlops
+    # airflow up` start when it is not running (runners/services/mariadb.py), with its data in this folder.
+    host: Optional[str] = None
+    port: int = Field(default=3306, ge=1, le=65535)
+    socket: Optional[Path] = None
+    local_server: Optional[Path] = None
+    # Defaults to mlmd_<pipeline_name>; a --sample run gets a database of its own beside it.
+    database: Optional[str] = Field(default=None, pattern=r"^[A-Za-z0-9_]{1,64}$")
+    user: str = Field(default="mlmd", min_length=1)
+    # The name of the environment variable that holds the password: a config file never holds the password.
+    password_env: Optional[str] = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    @property
+    def server_socket(self) -> Optional[Path]:
+        """The unix socket of a socket or local_server store (runners/services/mariadb.py puts it there)."""
+        return self.socket or (self.local_server / "run" / "mysqld.sock" if self.local_server else None)
+
+    @model_validator(mode="after")
+    def _one_server(self) -> "MetadataConfig":
+        places = [name for name in ("host", "socket", "local_server") if getattr(self, name) is not None]
+        if self.kind == "sqlite":
+            extra = places + [name for name in ("database", "password_env") if getattr(self, name) is not None]
+            if extra:
+                raise ValueError(f"{', '.join(extra)} only apply to kind: mysql; the SQLite file is paths.metadata")
+        elif len(places) != 1:
+            raise ValueError("kind: mysql needs exactly one of host (with port), socket or local_server, got "
+                             + (", ".join(places) if places else "none"))
+        return self
+
+
 class CharNgramsConfig(_Strict):
     """Character n-grams of each word, hashed into buckets (fastText's subwords, with tf.strings only)."""
     enabled: bool = False
@@ -185,10 +220,13 @@ class AirflowConfig(_Strict):
     retry_delay_minutes: float = Field(default=5.0, ge=0.0)
     # `mlops airflow up`'s shape. sequential: one task at a time on SQLite (Airflow's development mode). local:
     # the LocalExecutor, up to `parallelism` task processes at once, which needs a database that takes concurrent
-    # writers: a project-local PostgreSQL (runners/airflow/services.py) under AIRFLOW_HOME.
-    executor: Literal["sequential", "local"] = "sequential"
+    # writers: a project-local PostgreSQL (runners/services/postgres.py) under AIRFLOW_HOME. celery: the
+    # CeleryExecutor, `workers` worker processes taking tasks from a project-local Redis (each could run on
+    # another machine: docs/orchestration.md), parallelism split among them.
+    executor: Literal["sequential", "local", "celery"] = "sequential"
     database: Literal["sqlite", "postgres"] = "sqlite"
     parallelism: int = Field(default=4, ge=1)
+    workers: int = Field(default=2, ge=1)
 
     @model_validator(mode="after")
     def _parallel_needs_postgres(self) -> "AirflowConfig":
@@ -316,6 +354,7 @@ class PipelineConfig(_Strict):
     tuner: TunerConfig = TunerConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     beam: BeamConfig = BeamConfig()
+    metadata: MetadataConfig = MetadataConfig()
     airflow: AirflowConfig = AirflowConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     model_card: ModelCardConfig = ModelCardConfig()
@@ -369,7 +408,10 @@ class PipelineConfig(_Strict):
                 update[key] = _absolute(value)
         # A search on a sample would tune for the sample: --sample runs train with trainer.hyperparameters.
         tuner = self.tuner.model_copy(update={"enabled": False}) if sample is not None else self.tuner
-        return self.model_copy(update={"paths": paths.model_copy(update=update), "tuner": tuner})
+        store = self.metadata
+        if sample is not None and store.kind == "mysql":
+            store = store.model_copy(update={"database": f"{self.metadata_database}_sample_{sample}"[:64]})
+        return self.model_copy(update={"paths": paths.model_copy(update=update), "tuner": tuner, "metadata": store})
 
     @property
     def request_log_root(self) -> Location:
@@ -399,7 +441,29 @@ class PipelineConfig(_Strict):
             return self.paths.metadata
         return None if is_remote(self.pipeline_root) else self.pipeline_root / "metadata.sqlite"
 
+    @property
+    def metadata_database(self) -> str:
+        return self.metadata.database or f"mlmd_{self.pipeline_name.replace('-', '_')}"[:64]
+
+    @property
+    def metadata_where(self) -> str:
+        """The store as a person names it, for messages."""
+        if self.metadata.kind == "sqlite":
+            return f"ML Metadata {self.metadata_path}"
+        store = self.metadata
+        server = (f"{store.host}:{store.port}" if store.host else
+                  f"socket {store.socket}" if store.socket else f"the local MariaDB in {store.local_server}")
+        return f"ML Metadata database {self.metadata_database} on {server}"
+
+    def require_metadata(self, what: str) -> None:
+        """ConfigError unless `what` has a store to record in: a MySQL server, or a local SQLite file."""
+        if self.metadata.kind == "sqlite":
+            self.local_metadata_path(what)
+
     def local_metadata_path(self, what: str) -> Path:
+        if self.metadata.kind == "mysql":
+            raise ConfigError(f"metadata.kind is mysql: {what} needs a local folder, and the workspace "
+                              f"{self.paths.workdir} is remote; keep paths.workdir local")
         if self.metadata_path is None:
             raise ConfigError(f"paths.pipeline_root is {self.pipeline_root}: {what} keeps ML Metadata in a local "
                               "SQLite file; set paths.metadata to its path")
@@ -458,6 +522,9 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
     if isinstance(data, dict) and isinstance(data.get("source"), str) \
             and not data["source"].startswith(PACKAGE_PREFIX):
         raw["data"] = dict(data, source=rel(data["source"]))
+    if isinstance(raw.get("metadata"), dict):
+        raw["metadata"] = {k: rel(v) if k in ("socket", "local_server") and isinstance(v, str) else v
+                           for k, v in raw["metadata"].items()}
     monitoring = raw.get("monitoring")
     if isinstance(monitoring, dict) and isinstance(monitoring.get("request_log"), dict) \
             and isinstance(monitoring["request_log"].get("folder"), str):

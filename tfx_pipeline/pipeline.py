@@ -23,6 +23,7 @@ from tfx_pipeline.components.span_window import EXAMPLES, ValidatedSpanWindowStr
 from tfx_pipeline.config import PipelineConfig, duration_seconds
 from tfx_pipeline.data.spans import span_input_patterns
 from tfx_pipeline.evaluation.eval_config import eval_config
+from tfx_pipeline.metadata.store import as_text, connection_config
 from tfx_pipeline.provenance import run_facts
 
 # Real texts replayed by the model server before a new version takes traffic.
@@ -77,7 +78,8 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
     # with the previous validated span's, found in ML Metadata (components/data_gate.py).
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"],
                          statistics=statistics_gen.outputs["statistics"], schema_file=str(config.schema_file),
-                         metadata_path=str(config.metadata_path or ""),
+                         metadata_connection=as_text(connection_config(config, with_password=False)),
+                         metadata_password_env=config.metadata.password_env or "",
                          data_root=str(config.paths.data_root)).with_id(DATA_GATE)
     window = [span_window_resolver(config, data_gate)] if config.data.span_window > 1 else []
     # What Transform, Trainer and Evaluator see: the latest span, or the window of validated spans.
@@ -169,7 +171,6 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
         components=components,
         enable_cache=True,
         # None with a remote pipeline root and no paths.metadata: Kubeflow brings its own, the others refuse.
-        metadata_connection_config=None if config.metadata_path is None else
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(str(config.metadata_path)),
+        metadata_connection_config=connection_config(config),
         beam_pipeline_args=list(config.beam.args),
     )

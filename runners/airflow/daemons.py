@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from runners.airflow.services import Postgres, ServiceError
+from runners.services import mariadb
+from runners.services.common import ServiceError
+from runners.services.postgres import Postgres
+from runners.services.redis import Redis
 from tfx_pipeline.config import DEFAULT_CONFIG, AirflowConfig, load_config
 
 ROOT = DEFAULT_CONFIG.parent.parent
@@ -25,13 +29,35 @@ DEFAULT_HOME = ROOT / "work" / "airflow"
 DAGS_FOLDER = Path(__file__).resolve().parent
 DAEMONS = ("scheduler", "webserver")
 ADMIN_USER = "admin"
+# The data folder of the project-local MariaDB that `up` started for ML Metadata, for `down` to stop.
+METADATA_SERVER_FILE = "metadata-server"
 
 
 class AirflowError(RuntimeError):
     """Airflow could not be started or stopped; the message says where its log is."""
 
 
-EXECUTORS = {"sequential": "SequentialExecutor", "local": "LocalExecutor"}
+EXECUTORS = {"sequential": "SequentialExecutor", "local": "LocalExecutor", "celery": "CeleryExecutor"}
+
+
+def worker_names(shape: AirflowConfig) -> List[str]:
+    """The Celery workers `up` starts, each a process of its own (`airflow celery worker`)."""
+    return [f"worker-{i}" for i in range(1, shape.workers + 1)] if shape.executor == "celery" else []
+
+
+def _celery_section(home: Path, shape: AirflowConfig) -> str:
+    if shape.executor != "celery":
+        return ""
+    per_worker = max(1, shape.parallelism // shape.workers)
+    return f"""
+[celery]
+# Redis (project-local, unix socket only) carries the task messages; the task states go to Airflow's database.
+broker_url = {Redis(home).url}
+result_backend = db+{database_url(home, shape)}
+worker_concurrency = {per_worker}
+# One message at a time per free slot: a busy worker never holds tasks an idle one could run.
+worker_prefetch_multiplier = 1
+"""
 
 
 def database_url(home: Path, shape: AirflowConfig) -> str:
@@ -73,7 +99,7 @@ expose_config = False
 
 [logging]
 base_log_folder = {home / "logs"}
-"""
+""" + _celery_section(home, shape)
 
 
 def environment(home: Path, config_path: Path) -> Dict[str, str]:
@@ -129,14 +155,18 @@ def running_pid(home: Path, daemon: str) -> Optional[int]:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return None
-    # A recycled pid belongs to some other program: never signal it.
-    return pid if b"airflow" in cmdline and daemon.encode() in cmdline else None
+    # A recycled pid belongs to some other program: never signal it. A Celery worker renames its process
+    # ("[celeryd: worker-1@host:MainProcess] ...").
+    ours = b"airflow" in cmdline or (daemon.startswith("worker-") and b"celeryd: " + daemon.encode() + b"@" in cmdline)
+    return pid if ours and daemon.encode() in cmdline else None
 
 
 def start_daemon(home: Path, daemon: str, env: Dict[str, str], args: List[str]) -> subprocess.Popen:
+    """`airflow <daemon> args`, or for a Celery worker (args start with 'celery') `airflow celery worker ...`."""
     log = open(home / f"{daemon}.log", "ab")
+    command = list(args) if args[:1] == ["celery"] else [daemon, *args]
     # A session of its own: `down` signals the whole group (gunicorn workers, DAG processors, task runs).
-    process = subprocess.Popen([airflow_bin(), daemon, *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen([airflow_bin(), *command], env=env, stdout=log, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=home)
     pid_file(home, daemon).write_text(f"{process.pid}\n")
     return process
@@ -251,9 +281,15 @@ class Started:
     database: str = "sqlite"
 
 
+def started_daemons(home: Path) -> List[str]:
+    """The daemons `up` may have started in this home: scheduler, webserver and any Celery workers."""
+    workers = sorted(p.stem for p in Path(home).glob("worker-*.pid"))
+    return list(DAEMONS) + workers
+
+
 def up(config_path: Path = DEFAULT_CONFIG, home: Path = DEFAULT_HOME, port: int = 8080) -> Started:
     home = Path(home).resolve()
-    already = {d: running_pid(home, d) for d in DAEMONS}
+    already = {d: running_pid(home, d) for d in started_daemons(home)}
     if any(already.values()):
         raise AirflowError(f"Airflow already runs from {home} (pids {already}); `mlops airflow down` first")
     config = load_config(config_path)
@@ -264,6 +300,19 @@ def up(config_path: Path = DEFAULT_CONFIG, home: Path = DEFAULT_HOME, port: int 
             Postgres(home).start()
         except ServiceError as exc:
             raise AirflowError(f"Airflow's database (PostgreSQL) could not start: {exc}") from None
+    if shape.executor == "celery":
+        try:
+            Redis(home).start()
+        except ServiceError as exc:
+            raise AirflowError(f"Celery's broker (Redis) could not start: {exc}") from None
+    metadata_server = mariadb.for_config(config)
+    if metadata_server is not None:
+        try:
+            metadata_server.start()
+        except ServiceError as exc:
+            raise AirflowError(f"ML Metadata's database (MariaDB) could not start: {exc}") from None
+        # `down` knows only the home: it stops the server named here.
+        (home / METADATA_SERVER_FILE).write_text(str(metadata_server.root))
     env = environment(home, config_path)
     migrated = _airflow(env, "db", "migrate")
     if migrated.returncode != 0:
@@ -272,6 +321,12 @@ def up(config_path: Path = DEFAULT_CONFIG, home: Path = DEFAULT_HOME, port: int 
     processes = {"scheduler": start_daemon(home, "scheduler", env, ["--skip-serve-logs"]),
                  "webserver": start_daemon(home, "webserver", env,
                                            ["--hostname", "127.0.0.1", "--port", str(port)])}
+    for worker in worker_names(shape):
+        # -H names the worker in Celery (and in `celery inspect`); --skip-serve-logs: the webserver reads the
+        # task logs from the shared log folder, and two log servers on one machine would want one port.
+        processes[worker] = start_daemon(home, worker, env, [
+            "celery", "worker", "-H", f"{worker}@{socket.gethostname()}",
+            "-c", str(max(1, shape.parallelism // shape.workers)), "--skip-serve-logs"])
     try:
         wait_healthy(port, home, processes)
         wait_registered(home, config.pipeline_name, processes, database_url(home, shape))
@@ -294,7 +349,7 @@ def down(home: Path = DEFAULT_HOME, timeout: float = 30.0) -> Dict[str, int]:
     """Stops what `up` started (SIGTERM to each daemon's process group, SIGKILL after `timeout`)."""
     home = Path(home).resolve()
     stopped = {}
-    for daemon in DAEMONS:
+    for daemon in started_daemons(home):
         pid = running_pid(home, daemon)
         if pid is not None:
             os.killpg(pid, signal.SIGTERM)
@@ -305,7 +360,19 @@ def down(home: Path = DEFAULT_HOME, timeout: float = 30.0) -> Dict[str, int]:
                 os.killpg(pid, signal.SIGKILL)
             stopped[daemon] = pid
         pid_file(home, daemon).unlink(missing_ok=True)
-    # The database last: the daemons write to it until they exit.
+    # The broker and the databases last: the daemons and their tasks use them until they exit.
+    try:
+        pid = Redis(home).stop()
+        if pid is not None:
+            stopped["redis"] = pid
+    except ServiceError:
+        pass
+    recorded = home / METADATA_SERVER_FILE
+    if recorded.is_file():
+        pid = mariadb.MariaDB(Path(recorded.read_text().strip())).stop()
+        if pid is not None:
+            stopped["mariadb"] = pid
+        recorded.unlink()
     try:
         pid = Postgres(home).stop()
         if pid is not None:

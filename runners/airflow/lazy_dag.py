@@ -120,7 +120,9 @@ def build_dag(config_path: Path, cache_dir: Path, shapes_dir: Path = SHIPPED_DIR
     config_path = Path(config_path).resolve()
     config = load_config(config_path)
     shape, source, compiled = resolve_shape(config, config_path, Path(shapes_dir), Path(cache_dir), dag_file)
-    config.local_metadata_path("Airflow's TFX launcher").parent.mkdir(parents=True, exist_ok=True)
+    config.require_metadata("Airflow's TFX launcher")
+    if config.metadata.kind == "sqlite":
+        config.metadata_path.parent.mkdir(parents=True, exist_ok=True)
     if not is_remote(config.pipeline_root):
         config.pipeline_root.mkdir(parents=True, exist_ok=True)
     dag = models.DAG(dag_id=config.pipeline_name, **dag_settings(config))

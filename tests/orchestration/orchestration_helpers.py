@@ -27,16 +27,24 @@ CT_THRESHOLDS = {"accuracy": {"lower_bound": 0.30, "max_drop": 0.10},
 SOURCE_COLUMNS = ("text", "sentiment", "split")
 
 
-def sample_airflow_config(folder: Path, sample: int, airflow: Optional[dict] = None) -> Path:
-    """A config whose pipeline can push from a small sample, its first span ingested. No retries: with the
-    shipped retry delay a failing task would hold a run for minutes."""
+def sample_airflow_config(folder: Path, sample: int, airflow: Optional[dict] = None,
+                          metadata: Optional[dict] = None) -> Path:
+    """A config whose pipeline can push from a small sample, its first span ingested (ML Metadata's project-local
+    MariaDB started first when `metadata` names one). No retries: with the shipped retry delay a failing task
+    would hold a run for minutes."""
     from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS
+    from runners.services import mariadb
     from tfx_pipeline.config import load_config
     from tfx_pipeline.data.ingest import ingest
 
+    extra = {"metadata": metadata} if metadata else {}
     config_path = write_config(folder / "config.yaml", "sentiment", trainer=FAST_TRAINER,
-                               evaluation={"thresholds": SAMPLE_THRESHOLDS}, airflow={"retries": 0, **(airflow or {})})
-    assert ingest(load_config(config_path), sample=sample).created
+                               evaluation={"thresholds": SAMPLE_THRESHOLDS}, airflow={"retries": 0, **(airflow or {})},
+                               **extra)
+    config = load_config(config_path)
+    if mariadb.for_config(config) is not None:
+        mariadb.for_config(config).start()
+    assert ingest(config, sample=sample).created
     return config_path
 
 

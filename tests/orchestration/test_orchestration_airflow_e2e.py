@@ -63,7 +63,7 @@ def test_mlops_report_shows_the_airflow_run_as_mlops_run_shows_its_own(dag_run):
     config = dag_run["config"]
     shown = run_cli("report", "--config", str(dag_run["config_path"]))
     assert shown.exit_code == 0, shown.output
-    assert "(recorded by TFX's legacy launcher (Airflow))" in shown.output
+    assert "(recorded by TFX's legacy launcher (Airflow) in ML Metadata " in shown.output
     component_ids = [c.id for c in create_pipeline(config).components]
     rows = [line.split() for line in shown.output.splitlines() if line.split() and line.split()[0] in component_ids]
     # Every component, in pipeline order, ran: a resolver too, as `mlops run` reports it.

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.e2e
 SAMPLE = 600
 RUN_TIMEOUT = 900
 SHAPE = {"retries": 0, "executor": "local", "database": "postgres", "parallelism": 4}
+CELERY_SHAPE = {"retries": 0, "executor": "celery", "database": "postgres", "parallelism": 2, "workers": 2}
 
 
 def _rows(url: str, query: str, **params):
@@ -51,18 +52,19 @@ def _wait_for_run(url: str, dag_id: str, run_id: str, timeout: float) -> str:
     return "timed out"
 
 
-@pytest.fixture(scope="module")
-def production(tmp_path_factory):
+def _airflow_run(tmp_path_factory, shape: dict) -> dict:
+    """`mlops airflow up` in the shape, one DAG run triggered through the REST API, what it left, and `down`."""
     from runners.airflow.daemons import credentials_path, dag_runs_in_flight, trigger_dag
-    from runners.airflow.services import Postgres
+    from runners.services.postgres import Postgres
 
-    folder = tmp_path_factory.mktemp("airflow_local")
-    config_path = sample_airflow_config(folder, SAMPLE, airflow=SHAPE)
-    config = load_config(config_path)
-    # pytest's own temporary folders are 0700; run as root, the server runs as `postgres`, which must be able
-    # to pass through the folders above its data (services.py says so when it cannot).
+    # pytest's own temporary folders are 0700; run as root, the servers run as `postgres` and `mysql`, which
+    # must be able to pass through the folders above their data (runners/services/ says so when they cannot).
     home = Path(tempfile.mkdtemp(prefix="mlops-af-", dir="/tmp"))
     os.chmod(home, 0o711)
+    folder = tmp_path_factory.mktemp(f"airflow_{shape['executor']}")
+    config_path = sample_airflow_config(folder, SAMPLE, airflow=shape,
+                                        metadata={"kind": "mysql", "local_server": str(home / "mariadb")})
+    config = load_config(config_path)
     port = free_port()
     postgres = Postgres(home)
     runner = CliRunner()
@@ -81,14 +83,30 @@ def production(tmp_path_factory):
         run_id = facts["run_id"] = trigger_dag(home, config.pipeline_name)
         facts["in_flight_after"] = dag_runs_in_flight(home, config.pipeline_name)
         facts["run_state"] = _wait_for_run(postgres.url, config.pipeline_name, run_id, RUN_TIMEOUT)
-        facts["tasks"] = _rows(postgres.url, "SELECT task_id, state, start_date, end_date, pid FROM task_instance "
-                                             "WHERE dag_id = :d AND run_id = :r", d=config.pipeline_name, r=run_id)
+        facts["tasks"] = _rows(postgres.url, "SELECT task_id, state, start_date, end_date, pid, external_executor_id "
+                                             "FROM task_instance WHERE dag_id = :d AND run_id = :r",
+                               d=config.pipeline_name, r=run_id)
         facts["report"] = runner.invoke(mlops, ["report", "--config", str(config_path)])
+        facts["sqlite_files"] = sorted(str(p) for p in folder.rglob("metadata.sqlite"))
     finally:
         facts["down"] = runner.invoke(mlops, ["airflow", "down", "--home", str(home)])
         facts["status_down"] = runner.invoke(mlops, ["airflow", "status", "--home", str(home)]).output
+    facts["worker_logs"] = {p.stem: p.read_text(errors="replace") for p in home.glob("worker-*.log")}
+    return facts
+
+
+@pytest.fixture(scope="module")
+def production(tmp_path_factory):
+    facts = _airflow_run(tmp_path_factory, SHAPE)
     yield facts
-    shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(facts["home"], ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def celery(tmp_path_factory):
+    facts = _airflow_run(tmp_path_factory, CELERY_SHAPE)
+    yield facts
+    shutil.rmtree(facts["home"], ignore_errors=True)
 
 
 def test_up_starts_postgres_on_a_unix_socket_only_and_the_local_executor(production):
@@ -98,18 +116,46 @@ def test_up_starts_postgres_on_a_unix_socket_only_and_the_local_executor(product
     assert "postgres: running (pid" in production["status_up"]
 
 
-def test_every_task_succeeds_a_model_is_pushed_and_the_report_reads_the_run(production):
-    tasks = {task: state for task, state, *_ in production["tasks"]}
-    assert production["run_state"] == "success", tasks
+@pytest.mark.parametrize("shape", ["production", "celery"])
+def test_every_task_succeeds_a_model_is_pushed_and_the_report_reads_the_run_from_mariadb(shape, request):
+    facts = request.getfixturevalue(shape)
+    tasks = {task: state for task, state, *_ in facts["tasks"]}
+    assert facts["run_state"] == "success", tasks
     assert len(tasks) == 11 and set(tasks.values()) == {"success"}, tasks
-    [version] = version_dirs(production["config"].push_root)
-    report = production["report"]
+    [version] = version_dirs(facts["config"].push_root)
+    report = facts["report"]
     assert report.exit_code == 0, report.output
     assert f"pushed: {version}" in report.output
+    database = facts["config"].metadata_database
+    assert f"in ML Metadata database {database} on the local MariaDB in {facts['home'] / 'mariadb'})" \
+        in report.output.splitlines()[0], report.output
+    # Every task recorded in MariaDB: no SQLite file of ML Metadata anywhere in the workspace.
+    assert facts["sqlite_files"] == []
+
+
+def test_celery_tasks_of_one_run_execute_in_both_worker_processes(celery):
+    up = celery["up"].output
+    assert "executor: celery, database: postgres" in up and "Celery workers: worker-1 (pid" in up, up
+    assert "worker-2 (pid" in up and "redis: running (pid" in celery["status_up"], celery["status_up"]
+    # The Celery task id of each task instance, found in the log of the worker process that received it.
+    received = {worker: set(re.findall(r"execute_command\[([0-9a-f-]{36})\] received", log))
+                for worker, log in celery["worker_logs"].items()}
+    by_worker = {worker: sorted(task for task, *_, celery_id in celery["tasks"] if celery_id in ids)
+                 for worker, ids in received.items()}
+    assert set(by_worker) == {"worker-1", "worker-2"}
+    assert all(by_worker.values()), by_worker
+    assert sum(map(len, by_worker.values())) == 11, by_worker
+
+
+def test_celery_down_stops_the_workers_redis_postgres_and_mariadb(celery):
+    down = celery["down"].output
+    for part in ("worker-1 (pid", "worker-2 (pid", "redis (pid", "postgres (pid", "mariadb (pid"):
+        assert part in down, down
+    assert not (celery["home"] / "redis" / "redis.sock").exists()
 
 
 def test_independent_tasks_ran_at_the_same_time_in_task_processes_of_their_own(production):
-    intervals = [(task, start, end, pid) for task, _, start, end, pid in production["tasks"]]
+    intervals = [(task, start, end, pid) for task, _, start, end, pid, _ in production["tasks"]]
     overlapping = [(a[0], b[0]) for i, a in enumerate(intervals) for b in intervals[i + 1:]
                    if a[1] < b[2] and b[1] < a[2] and a[3] != b[3]]
     assert overlapping, sorted(intervals, key=lambda t: t[1])
@@ -130,6 +176,7 @@ def test_a_retrain_triggers_the_dag_through_the_rest_api_with_credentials_only_t
 def test_down_stops_the_daemons_and_postgres(production):
     down = production["down"].output
     assert "scheduler (pid" in down and "webserver (pid" in down and "postgres (pid" in down, down
+    assert "mariadb (pid" in down, down
     assert "postgres: not running" in production["status_down"]
     assert not (production["postgres"].socket_dir / ".s.PGSQL.5432").exists()
 
@@ -141,7 +188,7 @@ def test_a_parallel_executor_on_sqlite_is_refused_at_load(tmp_path):
 
 
 def test_a_data_folder_the_postgres_user_cannot_reach_is_named(tmp_path, monkeypatch):
-    from runners.airflow import services
+    from runners.services import postgres as services
 
     monkeypatch.setattr(services.os, "geteuid", lambda: 0)
     locked = tmp_path / "locked"
@@ -151,9 +198,37 @@ def test_a_data_folder_the_postgres_user_cannot_reach_is_named(tmp_path, monkeyp
 
 
 def test_a_missing_postgresql_is_named_with_the_command_that_installs_it(tmp_path, monkeypatch):
-    from runners.airflow import services
+    from runners.services import postgres as services
 
     monkeypatch.setattr(services.glob, "glob", lambda pattern: [])
     monkeypatch.setattr(services.shutil, "which", lambda tool: None)
     with pytest.raises(services.ServiceError, match=r"PostgreSQL's initdb is not installed.*make services"):
         services.Postgres(tmp_path / "home").start()
+
+
+def test_a_missing_mariadb_is_named_with_the_command_that_installs_it(tmp_path, monkeypatch):
+    from runners.services import mariadb
+
+    monkeypatch.setattr(mariadb.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(mariadb.os, "access", lambda path, mode: False)
+    with pytest.raises(mariadb.ServiceError, match=r"MariaDB's mariadbd is not installed.*make services.*"
+                                                   r"mariadb-server"):
+        mariadb.MariaDB(tmp_path / "mariadb").start()
+
+
+def test_a_missing_redis_is_named_with_the_command_that_installs_it(tmp_path, monkeypatch):
+    from runners.services import redis
+
+    monkeypatch.setattr(redis.shutil, "which", lambda tool: None)
+    monkeypatch.setattr(redis.os, "access", lambda path, mode: False)
+    with pytest.raises(redis.ServiceError, match=r"redis-server is not installed.*make services.*redis-server"):
+        redis.Redis(tmp_path / "home").start()
+
+
+def test_mysql_metadata_needs_exactly_one_server_and_sqlite_takes_none(tmp_path):
+    path = write_config(tmp_path / "none.yaml", "sentiment", metadata={"kind": "mysql"})
+    with pytest.raises(ConfigError, match=r"metadata: .*exactly one of host \(with port\), socket or local_server"):
+        load_config(path)
+    path = write_config(tmp_path / "sqlite.yaml", "sentiment", metadata={"host": "db.internal"})
+    with pytest.raises(ConfigError, match=r"metadata: .*host only apply to kind: mysql"):
+        load_config(path)

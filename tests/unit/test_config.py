@@ -133,3 +133,26 @@ def test_a_search_space_names_only_tunable_hyperparameters_with_valid_values(con
 def test_a_sample_run_never_tunes(config_file):
     config = load_config(config_file(tuner={"enabled": True}))
     assert config.tuner.enabled and not config.with_overrides(sample=500).tuner.enabled
+
+
+def test_mysql_metadata_becomes_tfx_s_mysql_connection_and_a_sample_gets_its_own_database(config_file, monkeypatch):
+    from tfx_pipeline.metadata.store import MetadataUnavailable, as_text, connection_config, from_text
+
+    config = load_config(config_file(metadata={"kind": "mysql", "local_server": "mariadb", "user": "mlmd"}))
+    connection = connection_config(config)
+    assert connection.mysql.socket == str(config.metadata.local_server / "run" / "mysqld.sock")
+    assert (connection.mysql.database, connection.mysql.user) == ("mlmd_sentiment", "mlmd")
+    assert config.with_overrides(sample=300).metadata_database == "mlmd_sentiment_sample_300"
+    assert "MariaDB in" in config.metadata_where
+
+    remote = load_config(config_file(name="remote.yaml", metadata={
+        "kind": "mysql", "host": "10.0.0.5", "port": 3307, "database": "mlmd", "password_env": "MLMD_PASSWORD"}))
+    monkeypatch.delenv("MLMD_PASSWORD", raising=False)
+    with pytest.raises(MetadataUnavailable, match="MLMD_PASSWORD, which is not set"):
+        connection_config(remote)
+    monkeypatch.setenv("MLMD_PASSWORD", "s3cret")
+    connection = connection_config(remote)
+    assert (connection.mysql.host, connection.mysql.port, connection.mysql.password) == ("10.0.0.5", 3307, "s3cret")
+    # A component parameter never carries the password; the component reads it from the environment.
+    text = as_text(connection)
+    assert "s3cret" not in text and from_text(text, "MLMD_PASSWORD").mysql.password == "s3cret"

@@ -175,7 +175,7 @@ def test_repeats_count_against_spans_that_passed_validation_only(config_file, tm
     assert ingest(config).span == 1
     assert ingest(config, source=_source(tmp_path, rejected)).span == 2
     _record_validation(config.metadata_path, {1: True, 2: False})
-    validated = validated_spans(config.metadata_path)
+    validated = validated_spans(config)
     # The statistics a passed gate read, with the span of the Examples they describe: the gate's reference.
     assert sorted(validated) == [1] and validated[1].statistics_uri == "/nowhere/ExampleStatistics/None"
 

@@ -1,7 +1,7 @@
 """`mlops`: one CLI whose subcommands map onto the stages. One module per command group:
 
 run.py (run), report.py (report), data.py (ingest, schema), serving.py (serve, predict), monitor.py (monitor,
-feedback), models.py (models), airflow.py (airflow), compile.py (compile), doctor.py (doctor). Each imports TensorFlow and TFX only inside the command that needs them,
+feedback), models.py (models), metadata.py (metadata), airflow.py (airflow), compile.py (compile), doctor.py (doctor). Each imports TensorFlow and TFX only inside the command that needs them,
 so `mlops predict` and `mlops --help` start in well under a second.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from tfx_pipeline.cli import airflow, data, doctor, models, monitor, report, run, serving
+from tfx_pipeline.cli import airflow, data, doctor, metadata, models, monitor, report, run, serving
 from tfx_pipeline.cli import compile as compile_command
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -23,7 +23,7 @@ def mlops() -> None:
 
 
 for command in (run.run, report.report, data.ingest, data.schema, serving.serve, serving.predict, monitor.monitor,
-                monitor.feedback, models.models, airflow.airflow, compile_command.compile_pipeline, doctor.doctor):
+                monitor.feedback, models.models, metadata.metadata, airflow.airflow, compile_command.compile_pipeline, doctor.doctor):
     mlops.add_command(command)
 
 

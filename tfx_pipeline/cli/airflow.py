@@ -15,7 +15,8 @@ home_option = click.option("--home", type=click.Path(file_okay=False, path_type=
 @click.group("airflow")
 def airflow() -> None:
     """A local Airflow whose dags folder is runners/airflow/: SQLite and the SequentialExecutor, or (the
-    config's airflow.executor / airflow.database) a project-local PostgreSQL and the LocalExecutor."""
+    config's airflow.executor / airflow.database) a project-local PostgreSQL and the LocalExecutor, or the
+    CeleryExecutor with a project-local Redis and airflow.workers worker processes."""
 
 
 @airflow.command()
@@ -37,6 +38,11 @@ def up(config_path: Path, home: Optional[Path], port: int) -> None:
     click.echo(f"executor: {started.executor}, database: {started.database}"
                + (f" (a PostgreSQL cluster in {started.home / 'postgres'}, unix socket only)"
                   if started.database == "postgres" else ""))
+    workers = sorted(d for d in started.pids if d.startswith("worker-"))
+    if workers:
+        click.echo("Celery workers: " + ", ".join(f"{w} (pid {started.pids[w]})" for w in workers)
+                   + f"; broker: Redis in {started.home / 'redis'}, unix socket only")
+    click.echo(f"ML Metadata: {config.metadata_where}")
     if started.admin_password:
         click.echo(f"admin user created; this password is shown once: {daemons.ADMIN_USER} / "
                    f"{started.admin_password}")
@@ -65,10 +71,11 @@ def status(home: Optional[Path]) -> None:
     """Say whether the scheduler and the webserver started by `up` are running."""
     from runners.airflow import daemons
 
-    from runners.airflow.services import Postgres, ServiceError
+    from runners.services.common import ServiceError
+    from runners.services.postgres import Postgres
 
     home = Path(home or daemons.DEFAULT_HOME).resolve()
-    for daemon in daemons.DAEMONS:
+    for daemon in daemons.started_daemons(home):
         pid = daemons.running_pid(home, daemon)
         click.echo(f"{daemon}: " + (f"running (pid {pid})" if pid else "not running"))
     postgres = Postgres(home)
@@ -77,3 +84,14 @@ def status(home: Optional[Path]) -> None:
             click.echo("postgres: " + (f"running (pid {postgres.pid()})" if postgres.running() else "not running"))
         except ServiceError as exc:
             click.echo(f"postgres: {exc}")
+    from runners.services.redis import Redis
+
+    if (home / "redis").is_dir():
+        pid = Redis(home).pid()
+        click.echo("redis: " + (f"running (pid {pid})" if pid else "not running"))
+    recorded = home / daemons.METADATA_SERVER_FILE
+    if recorded.is_file():
+        from runners.services.mariadb import MariaDB
+
+        pid = MariaDB(Path(recorded.read_text().strip())).pid()
+        click.echo("mariadb: " + (f"running (pid {pid})" if pid else "not running"))

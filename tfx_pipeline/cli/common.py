@@ -28,3 +28,21 @@ def load(config_path: Path, sample: Optional[int] = None, **overrides: Optional[
         return load_config(config_path).with_overrides(sample=sample, **overrides)
     except ValueError as exc:  # ConfigError, or an override that is not a usable location
         raise click.ClickException(str(exc)) from None
+
+
+def start_metadata_server(config: PipelineConfig) -> Optional[str]:
+    """Starts the config's project-local MariaDB of ML Metadata when it is not running; what was done, for the
+    console, or None when nothing was."""
+    if config.metadata.local_server is None:
+        return None
+    from runners.services import mariadb
+    from runners.services.common import ServiceError
+
+    server = mariadb.for_config(config)
+    try:
+        if not server.start():
+            return None
+    except ServiceError as exc:
+        raise click.ClickException(f"ML Metadata's MariaDB could not start: {exc}") from None
+    return (f"ML Metadata: started the project-local MariaDB in {server.root} (pid {server.pid()}; `mlops metadata "
+            "down` stops it)")

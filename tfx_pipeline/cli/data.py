@@ -6,7 +6,8 @@ from typing import Optional
 
 import click
 
-from tfx_pipeline.cli.common import config_option, load, sample_option, verbose_option, workdir_option
+from tfx_pipeline.cli.common import (config_option, load, sample_option, start_metadata_server, verbose_option,
+                                     workdir_option)
 from tfx_pipeline.cli.console import QuietOutput, log_file_path
 
 
@@ -18,8 +19,12 @@ def ingest(config_path: Path, workdir: Optional[str], file: Path) -> None:
     """Clean FILE and add it as the next span of the data root (nothing is added if a span holds it already)."""
     from tfx_pipeline.data.ingest import ingest as ingest_file
 
+    config = load(config_path, workdir=workdir)
+    started = start_metadata_server(config)  # ingestion asks ML Metadata which spans passed validation
+    if started:
+        click.echo(started)
     try:
-        result = ingest_file(load(config_path, workdir=workdir), source=file)
+        result = ingest_file(config, source=file)
     except (ValueError, FileNotFoundError) as exc:
         raise click.ClickException(f"ingestion failed: {exc}") from None
     click.echo("\n".join(result.lines()))
@@ -40,6 +45,7 @@ def propose(config_path: Path, sample: Optional[int], verbose: bool) -> None:
     from tfx_pipeline.data.schema_proposal import propose_schema
 
     config = load(config_path, sample)
+    start_metadata_server(config)
     with QuietOutput(log_file_path(config.logs_dir, "schema-propose"), verbose) as quiet:
         try:
             ingest_file(config, sample=sample)

@@ -86,10 +86,8 @@ def _lineage(config, version: int):
     from tfx_pipeline.metadata.lineage import Lineage
     from tfx_pipeline.metadata.store import open_store
 
-    metadata = config.metadata_path
-    if metadata is None or not Path(metadata).is_file():
-        return None
-    return Lineage(open_store(metadata)).version_lineage(version)
+    store = open_store(config)
+    return None if store is None else Lineage(store).version_lineage(version)
 
 
 @models.command("show")
@@ -108,7 +106,7 @@ def show(config_path, sample, workdir, serving_root, version) -> None:
     if chain is None and facts is None:
         state = "its folder is gone" if not folder.is_dir() else "its folder holds no mlops_model.json"
         raise click.ClickException(f"version {version} of {config.serving.model_name} is not in ML Metadata "
-                                   f"({config.metadata_path}) and {state}")
+                                   f"({config.metadata_where}) and {state}")
     click.echo(f"version {version} of {config.serving.model_name}: "
                + (f"{folder}" if folder.is_dir() else f"gone (its folder {folder} was deleted)"))
     if chain is not None:
@@ -131,7 +129,7 @@ def show(config_path, sample, workdir, serving_root, version) -> None:
             click.echo(f"  span {span:<8} content sha256 {digest}")
         click.echo(f"  config        sha256 {property_value(pushed, 'config_sha256')}")
         commit, dirty = property_value(pushed, "git_commit"), property_value(pushed, "dirty")
-        click.echo(f"  code          " + (f"git {commit}" + (" (uncommitted changes)" if dirty else "") if commit
+        click.echo("  code          " + (f"git {commit}" + (" (uncommitted changes)" if dirty else "") if commit
                                          else f"package {property_value(pushed, 'package_version')}"))
         click.echo(f"  lock          sha256 {property_value(pushed, 'lock_sha256')}")
     if facts is not None:
@@ -176,7 +174,7 @@ def why(config_path, sample, workdir, serving_root, version) -> None:
     chain = _lineage(config, version)
     if chain is None:
         raise click.ClickException(f"version {version} of {config.serving.model_name} is not in ML Metadata "
-                                   f"({config.metadata_path}): its evaluation cannot be found")
+                                   f"({config.metadata_where}): its evaluation cannot be found")
     from tfx_pipeline.registry.versions import list_versions
 
     pushed = chain.pushed_model

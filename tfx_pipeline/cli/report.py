@@ -25,22 +25,24 @@ def report(config_path: Path, sample: Optional[int], workdir: Optional[str], pip
     """Print what a pipeline run did: components ran / cached / failed / skipped, blessing, pushed version."""
     config = load(config_path, sample, workdir=workdir, pipeline_root=pipeline_root)
     try:
-        metadata = config.local_metadata_path("mlops report")
+        config.require_metadata("mlops report")
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    if not metadata.is_file():
-        raise click.ClickException(f"no ML Metadata at {metadata}: nothing has run with this config here "
-                                   "(--workdir, --pipeline-root and --sample choose another workspace)")
+    if config.metadata.kind == "sqlite" and not config.metadata_path.is_file():
+        raise click.ClickException(f"no ML Metadata at {config.metadata_path}: nothing has run with this config "
+                                   "here (--workdir, --pipeline-root and --sample choose another workspace)")
     with QuietOutput(log_file_path(config.logs_dir, "report")) as quiet:
         # TFX: imported once the config is known to be usable.
         from tfx_pipeline.metadata.run_report import build_report
+        from tfx_pipeline.metadata.store import MetadataUnavailable
         from tfx_pipeline.pipeline import create_pipeline
 
         try:
             shown = build_report(config, [c.id for c in create_pipeline(config).components], run_id)
-        except LookupError as exc:
+        except (LookupError, MetadataUnavailable) as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"pipeline run {shown.run_id} (recorded by {shown.launcher})\n{shown.table()}",
+        click.echo(f"pipeline run {shown.run_id} (recorded by {shown.launcher} in {config.metadata_where})\n"
+                   f"{shown.table()}",
                    file=quiet.console)
         if as_html:
             from tfx_pipeline.reports.html import report_folder, write_report

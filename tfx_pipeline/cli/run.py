@@ -9,7 +9,7 @@ from typing import Optional
 import click
 
 from tfx_pipeline.cli.common import (config_option, load, pipeline_root_option, sample_option, serving_root_option,
-                                     verbose_option, workdir_option)
+                                     start_metadata_server, verbose_option, workdir_option)
 from tfx_pipeline.cli.console import QuietOutput, log_file_path
 from tfx_pipeline.cli.workspace import RunLock, WorkspaceBusy
 from tfx_pipeline.config import ConfigError
@@ -39,7 +39,7 @@ def run(config_path: Path, sample: Optional[int], workdir: Optional[str], pipeli
     pushed."""
     config = load(config_path, sample, workdir=workdir, pipeline_root=pipeline_root, serving_root=serving_root)
     try:
-        config.local_metadata_path("mlops run")
+        config.require_metadata("mlops run")
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     try:
@@ -58,6 +58,13 @@ def _run(config, sample: Optional[int], quiet: QuietOutput, verbose: bool, html:
         click.echo(text, file=quiet.console)
 
     try:
+        started = start_metadata_server(config)
+    except click.ClickException as exc:
+        say(exc.message)
+        return EXIT_RUN_FAILED
+    if started:
+        say(started)
+    try:
         result = ingest(config, sample=sample)
     except (ValueError, FileNotFoundError) as exc:
         say(f"ingestion failed: {exc}")
@@ -66,7 +73,7 @@ def _run(config, sample: Optional[int], quiet: QuietOutput, verbose: bool, html:
     say(f"log: {quiet.log_path}")
     from tfx_pipeline.metadata.orphans import close_orphaned_executions
 
-    closed = close_orphaned_executions(config.metadata_path)  # safe: this process holds the workspace's lock
+    closed = close_orphaned_executions(config)  # safe: this process holds the workspace's lock
     if closed:
         say(f"ML Metadata: closed {len(closed)} execution(s) that a killed run left running "
             f"(ids {', '.join(map(str, closed))}), as CANCELED")

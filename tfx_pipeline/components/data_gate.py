@@ -181,15 +181,16 @@ def gate_message(validator: List[str], gate: List[str], notes: List[str]) -> str
 def DataGate(anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies],
              statistics: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleStatistics] = None,
              schema_file: tfx.dsl.components.Parameter[str] = "",
-             metadata_path: tfx.dsl.components.Parameter[str] = "",
+             metadata_connection: tfx.dsl.components.Parameter[str] = "",
+             metadata_password_env: tfx.dsl.components.Parameter[str] = "",
              data_root: tfx.dsl.components.Parameter[str] = "") -> None:
     validator = describe_anomalies(anomalies)
     gate: List[str] = []
     store = span = None
-    if metadata_path:
-        from tfx_pipeline.metadata.store import open_store
+    if metadata_connection:
+        from tfx_pipeline.metadata.store import from_text, open_connection
 
-        store = open_store(metadata_path)
+        store = open_connection(from_text(metadata_connection, metadata_password_env))
         span = statistics_span(store, statistics.id) if statistics is not None else None
     else:
         logging.warning("DataGate: label drift not checked: no local ML Metadata file to find the previous span in")

@@ -8,7 +8,6 @@ a new span's label distribution with the newest of them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, List, Optional
 
 # The DataGate's execution type: its python-function component's module and name (pipeline.py wires it).
@@ -35,14 +34,15 @@ def _span(artifact) -> Optional[int]:
     return None
 
 
-def validated_spans(metadata_path: Optional[Path], store=None) -> Dict[int, ValidatedSpan]:
-    """{span: ValidatedSpan} for every span that passed the DataGate; {} when nothing ran yet."""
+def validated_spans(config=None, store=None) -> Dict[int, ValidatedSpan]:
+    """{span: ValidatedSpan} for every span that passed the DataGate, in the config's store or the one given; {}
+    when nothing ran yet."""
     if store is None:
-        if metadata_path is None or not Path(metadata_path).is_file():
-            return {}
         from tfx_pipeline.metadata.store import open_store
 
-        store = open_store(metadata_path)
+        store = open_store(config)
+        if store is None:
+            return {}
     from ml_metadata import errors
     from ml_metadata.proto import metadata_store_pb2 as mlmd
 

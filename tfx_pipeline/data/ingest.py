@@ -108,7 +108,7 @@ def check_repeats(rows: List[Dict[str, str]], text_key: str, config: PipelineCon
     With data.span_window 1 a span is the whole training set: a file holding every text of the newest validated
     span is its next version (a growing export, or `mlops feedback`'s span), so only repeats of older spans count.
     """
-    validated = sorted(span for span in validated_spans(config.metadata_path) if span in spans)
+    validated = sorted(span for span in validated_spans(config) if span in spans)
     if not validated or not rows:
         return
     keys = [dedup_key(row[text_key]) for row in rows]

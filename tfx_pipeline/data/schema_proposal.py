@@ -13,6 +13,7 @@ from tfx import v1 as tfx
 
 from tfx_pipeline.config import PipelineConfig
 from tfx_pipeline.locations import require_local
+from tfx_pipeline.metadata.store import connection_config
 from tfx_pipeline.components.ids import STATISTICS_GEN
 from tfx_pipeline.pipeline import example_gen_component
 
@@ -39,8 +40,7 @@ def propose_schema(config: PipelineConfig) -> Path:
         pipeline_root=str(pipeline_root),
         components=[example_gen, statistics_gen, schema_gen],
         enable_cache=True,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(config.local_metadata_path("mlops schema propose"))),
+        metadata_connection_config=connection_config(config),
         beam_pipeline_args=list(config.beam.args)))
     schema_dir = pipeline_root / SCHEMA_GEN / "schema"
     latest = max(schema_dir.iterdir(), key=lambda p: p.stat().st_mtime)

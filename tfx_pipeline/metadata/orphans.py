@@ -9,29 +9,22 @@ holder of the workspace's RunLock calls this, so no live LocalDagRunner run shar
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import List
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
 from tfx_pipeline.metadata.runs import IR_RUN
+from tfx_pipeline.metadata.store import open_store
 
 CLOSED_BY = "closed_by"
 
 
-def _writable(metadata_path: Path) -> metadata_store.MetadataStore:
-    connection = pb.ConnectionConfig()
-    connection.sqlite.filename_uri = str(metadata_path)
-    connection.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE
-    return metadata_store.MetadataStore(connection)
-
-
-def close_orphaned_executions(metadata_path: Path) -> List[int]:
-    """Marks the RUNNING executions of LocalDagRunner's runs CANCELED; returns their ids."""
-    if metadata_path is None or not Path(metadata_path).is_file():
+def close_orphaned_executions(config) -> List[int]:
+    """Marks the RUNNING executions of LocalDagRunner's runs of this pipeline CANCELED; returns their ids."""
+    store = open_store(config, readonly=False)
+    if store is None:
         return []
-    store = _writable(metadata_path)
     running = store.get_executions(list_options=metadata_store.ListOptions(filter_query="last_known_state = RUNNING"))
     closed = []
     for execution in running:

@@ -177,11 +177,11 @@ def blessing_checks(config: PipelineConfig, evaluation_uri: str) -> List[MetricC
 
 
 def build_report(config: PipelineConfig, component_ids: List[str], run_id: Optional[str] = None) -> RunReport:
-    store = open_store(config.metadata_path)
-    run = find_run(store, config.pipeline_name, run_id)
+    store = open_store(config)
+    run = find_run(store, config.pipeline_name, run_id) if store is not None else None
     if run is None:
         which = f"no run {run_id!r} of" if run_id else "no run of"
-        raise LookupError(f"{which} pipeline {config.pipeline_name!r} recorded in {config.metadata_path}")
+        raise LookupError(f"{which} pipeline {config.pipeline_name!r} recorded in {config.metadata_where}")
     report = RunReport(run.run_id, component_runs(store, config, component_ids, run), launcher=run.launcher)
     by_id = {c.component_id: c for c in report.components}
     evaluator = by_id.get(EVALUATOR)

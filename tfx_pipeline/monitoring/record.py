@@ -93,18 +93,15 @@ def record_in_metadata(config: PipelineConfig, execution_type: str, version: int
                        properties: dict) -> Optional[int]:
     """An execution of `execution_type` whose input is the version's PushedModel artifact and whose output is the
     report file; None when the pipeline's ML Metadata is not here (nothing has been pushed from this workspace)."""
-    from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2 as pb
 
     from tfx_pipeline.metadata.lineage import Lineage
 
-    metadata = config.metadata_path
-    if metadata is None or not Path(metadata).is_file():
+    from tfx_pipeline.metadata.store import open_store
+
+    store = open_store(config, readonly=False)
+    if store is None:
         return None
-    connection = pb.ConnectionConfig()
-    connection.sqlite.filename_uri = str(metadata)
-    connection.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE
-    store = metadata_store.MetadataStore(connection)
     execution_type_id = store.put_execution_type(pb.ExecutionType(name=execution_type), can_add_fields=True)
     artifact_type_id = store.put_artifact_type(pb.ArtifactType(name=REPORT_ARTIFACT), can_add_fields=True)
     execution = pb.Execution(type_id=execution_type_id, last_known_state=pb.Execution.COMPLETE,

@@ -35,12 +35,13 @@ class Reference:
 
 def training_spans(config: PipelineConfig, version: int) -> (List[int], str):
     """The spans the version was trained on: from ML Metadata when it recorded the push, else the latest span."""
-    metadata = config.metadata_path
-    if metadata is not None and Path(metadata).is_file():
-        from tfx_pipeline.metadata.lineage import Lineage
-        from tfx_pipeline.metadata.store import open_store
+    from tfx_pipeline.metadata.store import open_store
 
-        lineage = Lineage(open_store(metadata)).version_lineage(version)
+    store = open_store(config)
+    if store is not None:
+        from tfx_pipeline.metadata.lineage import Lineage
+
+        lineage = Lineage(store).version_lineage(version)
         if lineage is not None and lineage.spans:
             return lineage.spans, "ML Metadata lineage of the pushed version"
     spans = existing_spans(config.paths.data_root)

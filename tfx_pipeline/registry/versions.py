@@ -97,11 +97,11 @@ def list_versions(config: PipelineConfig, labels: Optional[Dict[str, int]] = Non
     on_disk = {int(p.name): p for p in push_root.iterdir() if p.name.isascii() and p.name.isdigit() and p.is_dir()} \
         if push_root.is_dir() else {}
     rows: Dict[int, VersionRow] = {v: VersionRow(v, p, True) for v, p in on_disk.items()}
-    metadata = config.metadata_path
-    if metadata is not None and Path(metadata).is_file():
-        from tfx_pipeline.metadata.store import open_store
+    from tfx_pipeline.metadata.store import open_store
 
-        lineage = Lineage(open_store(metadata))
+    store = open_store(config)
+    if store is not None:
+        lineage = Lineage(store)
         pushed_models = [a for a in lineage.pushed_models()
                          if Path(str(property_value(a, "pushed_destination") or "")).parent == push_root]
         # Model artifact id -> the version it was pushed as: to name each version's baseline.

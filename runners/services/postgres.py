@@ -14,13 +14,11 @@ import subprocess
 from pathlib import Path
 from typing import List, Optional
 
+from runners.services.common import ServiceError, install_hint, reachable_by
+
 DATABASE = "airflow"
 ROLE = "airflow"
-INSTALL_HINT = "run `make services` (it installs Debian's postgresql package when it is missing)"
-
-
-class ServiceError(RuntimeError):
-    """A service could not be found, started or stopped; the message names what is missing and the fix."""
+INSTALL_HINT = install_hint("postgresql")
 
 
 def _server_bin(tool: str) -> str:
@@ -72,11 +70,7 @@ class Postgres:
         self.socket_dir.mkdir(exist_ok=True)
         owner = self._owner()
         if owner:
-            # The server runs as `postgres`: every folder above its own must let others pass through.
-            for parent in self.root.parents:
-                if not parent.stat().st_mode & 0o001:
-                    raise ServiceError(f"the postgres user cannot reach {self.root}: {parent} is not searchable by "
-                                       f"other users (chmod o+x {parent}, or choose an AIRFLOW_HOME elsewhere)")
+            reachable_by("postgres", self.root, "AIRFLOW_HOME")
             for path in (self.root, self.socket_dir):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
         if (self.data / "PG_VERSION").is_file():
