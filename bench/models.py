@@ -43,7 +43,7 @@ def _latest_push(config):
 
     if config.metadata_path is None or not Path(config.metadata_path).is_file():
         raise SystemExit(f"no ML Metadata store at {config.metadata_path}: run `make run` (or mlops run) first")
-    lineage = Lineage(open_store(config.metadata_path))
+    lineage = Lineage(open_store(config))
     pushed = [a for a in lineage.pushed_models()
               if Path(str(property_value(a, "pushed_destination") or "")).parent == Path(config.push_root)]
     if not pushed:

@@ -88,7 +88,7 @@ def airflow_component_seconds(config_path: Path) -> dict:
     from tfx_pipeline.config import load_config
     from tfx_pipeline.metadata.store import open_store
 
-    store = open_store(load_config(config_path).metadata_path)
+    store = open_store(load_config(config_path))
     return {e.properties["component_id"].string_value:
             round((e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000, 1)
             for e in sorted(store.get_executions(), key=lambda e: e.id)}

@@ -65,12 +65,12 @@ class ServingRootWatch(threading.Thread):
 
 
 def _executions(metadata_path: Path):
-    from tfx_pipeline.metadata.store import open_store
+    from tfx_pipeline.metadata.store import open_sqlite
 
     if not metadata_path.is_file():
         return []
     try:
-        store = open_store(metadata_path)
+        store = open_sqlite(metadata_path)
         types = {t.id: t.name for t in store.get_execution_types()}
         return [(types.get(e.type_id, ""), e) for e in store.get_executions()]
     except Exception:  # noqa: BLE001 - the writer may be creating the store
@@ -196,7 +196,7 @@ def test_no_completed_execution_consumed_what_a_killed_one_left(crashes):
 
     from tfx_pipeline.metadata.store import open_store
 
-    store = open_store(Path(crashes["config"].metadata_path))
+    store = open_store(crashes["config"])
     complete = [e.id for e in store.get_executions()
                 if e.last_known_state in (pb.Execution.COMPLETE, pb.Execution.CACHED)]
     inputs = {ev.artifact_id for ev in store.get_events_by_execution_ids(complete) if ev.type == pb.Event.INPUT}

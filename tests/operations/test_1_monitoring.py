@@ -65,7 +65,7 @@ def test_traffic_from_the_training_distribution_gives_no_drift(served):
     from tfx_pipeline.metadata.lineage import Lineage
     from tfx_pipeline.metadata.store import open_store
 
-    lineage = Lineage(open_store(config.metadata_path))
+    lineage = Lineage(open_store(config))
     [step] = lineage.consumers(lineage.pushed_model(served["v1"]), "mlops.Monitor")
     assert step.outputs["report"][0].uri == str(report)
     assert "no retrain: no reason" in result.output

@@ -45,7 +45,7 @@ def test_every_task_succeeds(dag_run):
 
 def test_the_run_is_recorded_in_ml_metadata_and_a_blessed_model_is_pushed(dag_run):
     config = dag_run["config"]
-    store = open_store(config.metadata_path)
+    store = open_store(config)
     states = {e.properties["component_id"].string_value: e.last_known_state for e in store.get_executions()}
     resolvers = {c.id for c in create_pipeline(config).components if c.type.endswith(".Resolver")}
     # TFX's legacy launcher records a resolver, which runs no executor, as CACHED.

@@ -97,7 +97,7 @@ def test_every_task_of_the_windowed_run_succeeds(windowed):
 def test_transform_trainer_and_evaluator_were_given_both_spans(windowed):
     from tfx.types import artifact_utils
 
-    store = open_store(windowed["config"].metadata_path)
+    store = open_store(windowed["config"])
     transform = _execution(store, windowed["run_id"], "transform")
     examples = _inputs(store, transform, "examples")
     assert sorted(a.custom_properties["span"].int_value for a in examples) == [1, 2]
@@ -115,7 +115,7 @@ def test_transform_trainer_and_evaluator_were_given_both_spans(windowed):
 
 def test_the_model_is_blessed_and_pushed_and_mlops_report_says_so(windowed):
     config = windowed["config"]
-    store = open_store(config.metadata_path)
+    store = open_store(config)
     blessing = _outputs(store, _execution(store, windowed["run_id"], "evaluator"), "blessing")
     assert [b.custom_properties["blessed"].int_value for b in blessing] == [1]
     versions = version_dirs(config.push_root)

@@ -182,7 +182,7 @@ def _transform_input_spans(config):
 
     from tfx_pipeline.metadata.store import open_store
 
-    store = open_store(config.metadata_path)
+    store = open_store(config)
     transform = max(store.get_executions_by_type("tfx.components.transform.component.Transform"), key=lambda e: e.id)
     events = [e for e in store.get_events_by_execution_ids([transform.id])
               if e.type == metadata_store_pb2.Event.INPUT and e.path.steps[0].key == "examples"]

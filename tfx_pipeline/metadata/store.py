@@ -84,3 +84,11 @@ def open_store(config, readonly: bool = True) -> Optional[metadata_store.Metadat
     """The config's store, or None when nothing has been recorded in it yet (no SQLite file)."""
     connection = connection_config(config, readonly=readonly)
     return open_connection(connection) if exists(connection) else None
+
+
+def open_sqlite(path: Path) -> metadata_store.MetadataStore:
+    """A SQLite store named by its file, read-only (a store another process may be writing)."""
+    connection = pb.ConnectionConfig()
+    connection.sqlite.filename_uri = str(path)
+    connection.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(connection)
