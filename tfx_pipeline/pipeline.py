@@ -78,7 +78,8 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
     # with the previous validated span's, found in ML Metadata (components/data_gate.py).
     data_gate = DataGate(anomalies=example_validator.outputs["anomalies"],
                          statistics=statistics_gen.outputs["statistics"], schema_file=str(config.schema_file),
-                         metadata_connection=as_text(connection_config(config, with_password=False)),
+                         metadata_connection=as_text(connection_config(config, readonly=True,
+                                                                       with_password=False)),
                          metadata_password_env=config.metadata.password_env or "",
                          data_root=str(config.paths.data_root)).with_id(DATA_GATE)
     window = [span_window_resolver(config, data_gate)] if config.data.span_window > 1 else []

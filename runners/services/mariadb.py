@@ -72,7 +72,8 @@ class MariaDB:
                               + ([f"--user={owner.pw_name}"] if owner else []),
                               capture_output=True, text=True, cwd="/")
         if done.returncode != 0:
-            raise ServiceError(f"mariadb-install-db failed ({done.returncode}):\n{(done.stderr or done.stdout)[-2000:]}")
+            raise ServiceError(f"mariadb-install-db failed ({done.returncode}):\n"
+                               f"{(done.stderr or done.stdout)[-2000:]}")
 
     def pid(self) -> Optional[int]:
         try:

@@ -283,7 +283,8 @@ def test_report_finds_the_run_by_workdir_or_pipeline_root_whatever_the_config_sa
     workdir = config.paths.workdir.parent.parent  # <folder>/work: the sample lives in samples/<N> under it
     by_workdir = run_cli("report", "--config", default_config, "--workdir", str(workdir), "--sample", str(SAMPLE))
     assert by_workdir.exit_code == 0, by_workdir.output
-    assert by_workdir.output.startswith(f"pipeline run {report(config).run_id} (recorded by TFX's IR launcher in ML Metadata ")
+    assert by_workdir.output.startswith(
+        f"pipeline run {report(config).run_id} (recorded by TFX's IR launcher in ML Metadata ")
     by_root = run_cli("report", "--config", default_config, "--workdir", str(workdir), "--sample", str(SAMPLE),
                       "--pipeline-root", str(config.pipeline_root))
     assert by_root.output == by_workdir.output

@@ -4,7 +4,7 @@ nowhere else: not in Airflow's logs, configuration or database (which keeps a sa
 second `up`.
 
 `mlops airflow up` runs for real here (its CLI, `airflow db migrate`, `airflow users list/create`, the credentials
-file) except that the scheduler and the webserver are not started: test_orchestration_airflow_daemons.py starts
+file) except that the scheduler and the webserver are not started: test_orchestration_airflow_production.py starts
 them, and checks the same credentials against the running webserver's login and REST API."""
 from __future__ import annotations
 

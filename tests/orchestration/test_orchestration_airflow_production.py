@@ -1,22 +1,29 @@
-"""Airflow in its production shape, for real: `mlops airflow up` with `airflow.executor: local` and
-`airflow.database: postgres` starts a project-local PostgreSQL (Debian's server, unix socket only) and the
-LocalExecutor; one run of the DAG, triggered through the REST API, runs independent tasks in parallel task
-processes, pushes a model, and `mlops report` reads the run; `down` stops the database too. Needs Debian's
-postgresql package (`make services`); without it the fixture fails with the message that names it, never skips."""
+"""Airflow in its production shape, for real, twice: `mlops airflow up` with PostgreSQL (Debian's server, unix
+socket only) and the LocalExecutor, then with the CeleryExecutor, a project-local Redis and two worker processes;
+ML Metadata on a project-local MariaDB both times. One run of the DAG each, triggered through the REST API as
+`mlops monitor`'s retrain does: every task succeeds, independent tasks overlap (local) or run in both workers
+(celery), a model is pushed, and `mlops report` reads the run from MariaDB. Also what `up` shows a person (the
+webserver on loopback only, the generated password once, a second `up` refused) and that `down` stops every
+daemon and server. Needs Debian's postgresql, mariadb-server and redis-server (`make services`, which `make test`
+runs); without them the fixture fails with the message that names them, never skips."""
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
 import re
 import shutil
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from net_helpers import free_port
+from net_helpers import free_port, listening_addresses
 from orchestration_helpers import sample_airflow_config
 from pipeline_configs import write_config
 from pipeline_helpers import version_dirs
@@ -42,6 +49,23 @@ def _rows(url: str, query: str, **params):
         engine.dispose()
 
 
+def logged_in_opener(base_url: str, user: str, password: str):
+    """An opener holding the webserver session of a login through Airflow's own login form."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    form = opener.open(f"{base_url}/login/", timeout=30).read().decode()
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+    body = urllib.parse.urlencode({"username": user, "password": password, "csrf_token": token}).encode()
+    opener.open(f"{base_url}/login/", data=body, timeout=30).read()
+    return opener
+
+
+def api_status(opener, url: str) -> int:
+    try:
+        return opener.open(url, timeout=30).status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def _wait_for_run(url: str, dag_id: str, run_id: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -50,6 +74,10 @@ def _wait_for_run(url: str, dag_id: str, run_id: str, timeout: float) -> str:
             return states[0][0]
         time.sleep(5)
     return "timed out"
+
+
+def _password(up_output: str) -> str:
+    return re.search(r"this password is shown once: admin / (\S+)", up_output).group(1)
 
 
 def _airflow_run(tmp_path_factory, shape: dict) -> dict:
@@ -74,11 +102,18 @@ def _airflow_run(tmp_path_factory, shape: dict) -> dict:
     try:
         assert started.exit_code == 0, started.output
         facts["listen_addresses"] = _rows(postgres.url, "SHOW listen_addresses")[0][0]
+        facts["listening"] = listening_addresses(port)
+        facts["second_up"] = runner.invoke(mlops, ["airflow", "up", "--config", str(config_path), "--port",
+                                                   str(free_port()), "--home", str(home)])
+        base_url, password = f"http://127.0.0.1:{port}", _password(started.output)
+        dag_url = f"{base_url}/api/v1/dags/{config.pipeline_name}"
+        facts["api_with_password"] = api_status(logged_in_opener(base_url, "admin", password), dag_url)
+        facts["api_with_wrong_password"] = api_status(logged_in_opener(base_url, "admin", "not-" + password), dag_url)
         facts["status_up"] = runner.invoke(mlops, ["airflow", "status", "--home", str(home)]).output
         # What `mlops monitor` does for a retrain with monitoring.retrain.runner: airflow.
         facts["credentials_mode"] = credentials_path(home).stat().st_mode & 0o777
         facts["credentials"] = json.loads(credentials_path(home).read_text())
-        facts["password"] = re.search(r"this password is shown once: admin / (\S+)", started.output).group(1)
+        facts["password"] = _password(started.output)
         facts["in_flight_before"] = dag_runs_in_flight(home, config.pipeline_name)
         run_id = facts["run_id"] = trigger_dag(home, config.pipeline_name)
         facts["in_flight_after"] = dag_runs_in_flight(home, config.pipeline_name)
@@ -91,6 +126,7 @@ def _airflow_run(tmp_path_factory, shape: dict) -> dict:
     finally:
         facts["down"] = runner.invoke(mlops, ["airflow", "down", "--home", str(home)])
         facts["status_down"] = runner.invoke(mlops, ["airflow", "status", "--home", str(home)]).output
+        facts["listening_after_down"] = listening_addresses(port)
     facts["worker_logs"] = {p.stem: p.read_text(errors="replace") for p in home.glob("worker-*.log")}
     return facts
 
@@ -114,6 +150,21 @@ def test_up_starts_postgres_on_a_unix_socket_only_and_the_local_executor(product
     assert "executor: local, database: postgres" in output
     assert production["listen_addresses"] == ""  # no TCP port at all
     assert "postgres: running (pid" in production["status_up"]
+
+
+def test_up_binds_the_webserver_to_loopback_and_prints_a_generated_password_once(production):
+    output = production["up"].output
+    assert f"Airflow is up: http://127.0.0.1:{production['port']}" in output
+    assert production["listening"] == {"0100007F"}  # 127.0.0.1, nothing on other interfaces
+    assert re.search(r"this password is shown once: admin / \S{20,}", output)
+    assert production["api_with_password"] == 200
+    assert production["api_with_wrong_password"] in (401, 403)
+    assert "scheduler: running" in production["status_up"] and "webserver: running" in production["status_up"]
+
+
+def test_a_second_up_on_the_same_home_is_refused(production):
+    assert production["second_up"].exit_code != 0
+    assert "Airflow already runs from" in production["second_up"].output
 
 
 @pytest.mark.parametrize("shape", ["production", "celery"])
@@ -177,6 +228,9 @@ def test_down_stops_the_daemons_and_postgres(production):
     down = production["down"].output
     assert "scheduler (pid" in down and "webserver (pid" in down and "postgres (pid" in down, down
     assert "mariadb (pid" in down, down
+    assert "scheduler: not running" in production["status_down"] and "webserver: not running" in \
+        production["status_down"]
+    assert production["listening_after_down"] == set()
     assert "postgres: not running" in production["status_down"]
     assert not (production["postgres"].socket_dir / ".s.PGSQL.5432").exists()
 

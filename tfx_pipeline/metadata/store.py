@@ -2,11 +2,12 @@
 server, from the config's `metadata:` section) and opening it."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Optional
 
-from google.protobuf import text_format
+from google.protobuf import json_format
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 
@@ -44,17 +45,18 @@ def password(variable: str) -> str:
 
 
 def as_text(connection: Optional[pb.ConnectionConfig]) -> str:
-    """A component parameter: the connection without its password (a parameter is stored in ML Metadata)."""
+    """A component parameter: the connection without its password (a parameter is stored in ML Metadata). Sorted
+    compact JSON, the same text in every process whatever its protobuf implementation: the parameter is part of
+    the component's cache key."""
     if connection is None:
         return ""
-    copy = pb.ConnectionConfig()
-    copy.CopyFrom(connection)
-    copy.mysql.ClearField("password") if copy.HasField("mysql") else None
-    return text_format.MessageToString(copy, as_one_line=True)
+    fields = json_format.MessageToDict(connection, preserving_proto_field_name=True)
+    fields.get("mysql", {}).pop("password", None)
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"))
 
 
 def from_text(text: str, password_env: str = "") -> pb.ConnectionConfig:
-    connection = text_format.Parse(text, pb.ConnectionConfig())
+    connection = json_format.ParseDict(json.loads(text), pb.ConnectionConfig())
     if password_env and connection.HasField("mysql"):
         connection.mysql.password = password(password_env)
     return connection
