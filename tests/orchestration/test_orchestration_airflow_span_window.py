@@ -1,7 +1,9 @@
 """A window of 2 spans (data.span_window) under Airflow, end to end, in an AIRFLOW_HOME and a workspace of the
 test's own: span 1 is read and validated by a first DAG run, span 2 is ingested, and `airflow dags test` must
 then transform, train and evaluate on both spans and push the model. Task states come from Airflow's database;
-what each component was given, from ML Metadata."""
+what each component was given, from ML Metadata; `mlops report` shows the Airflow run as it shows its own. This is
+also the suite's end-to-end run of the default shape (SQLite, the DAG run by `airflow dags test`); the scheduler's
+runs, under the LocalExecutor and Celery, are test_orchestration_airflow_production.py's."""
 from __future__ import annotations
 
 import sqlite3
@@ -128,4 +130,9 @@ def test_the_model_is_blessed_and_pushed_and_mlops_report_says_so(windowed):
               if line.split() and line.split()[0] in windowed["task_states"]}
     # The schema importer has no inputs and the same properties as in the first run: the launcher reuses it.
     assert states == {c: "cached" if c == "curated_schema_importer" else "ran" for c in windowed["task_states"]}
+    seconds = {line.split()[0]: line.split()[2] for line in shown.output.splitlines()
+               if line.split() and line.split()[0] == "trainer"}
+    assert float(seconds["trainer"]) > 0
+    assert "blessing: BLESSED" in shown.output and f"pushed: {versions[0]}" in shown.output
+    assert not [p for p in config.push_root.iterdir() if not p.name.isdigit()]  # no staging folder left
     assert "blessing: BLESSED" in shown.output and f"pushed: {versions[0]}" in shown.output
