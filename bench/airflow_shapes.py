@@ -84,6 +84,12 @@ def rows(url: str, query: str, **params):
         engine.dispose()
 
 
+def moment(value):
+    from datetime import datetime
+
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 def bench_shape(name: str, sample: int, workdir: Path, timeout: float = 1800) -> dict:
     from runners.airflow import daemons
     from runners.services import mariadb
@@ -121,6 +127,9 @@ def bench_shape(name: str, sample: int, workdir: Path, timeout: float = 1800) ->
     finally:
         daemons.down(home)
         shutil.rmtree(home, ignore_errors=True)
+    # SQLite hands back text, PostgreSQL datetimes.
+    start, end = moment(start), moment(end)
+    tasks = [(task, moment(s), moment(e)) for task, s, e in tasks]
     edges = sorted([(s.timestamp(), 1) for _, s, e in tasks if s and e] + [(e.timestamp(), -1) for _, s, e in tasks
                                                                            if s and e])
     running = overlap = 0
