@@ -9,13 +9,12 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import List, Optional
 
-from runners.services.common import ServiceError, install_hint, reachable_by
+from runners.services.common import (ServiceError, install_hint, pid_in, reachable_by, terminate,
+                                     wait_until_up)
 
 INSTALL_HINT = install_hint("mariadb-server")
 SOCKET_NAME = "mysqld.sock"
@@ -76,12 +75,7 @@ class MariaDB:
                                f"{(done.stderr or done.stdout)[-2000:]}")
 
     def pid(self) -> Optional[int]:
-        try:
-            pid = int(self.pid_file.read_text().split()[0])
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError, IndexError):
-            return None
+        return pid_in(self.pid_file)
 
     def running(self) -> bool:
         return self.pid() is not None and self.socket.exists()
@@ -104,17 +98,7 @@ class MariaDB:
         with open(self.log, "ab") as log:
             process = subprocess.Popen([_tool("mariadbd")] + self._server_args(), stdout=log, stderr=log,
                                        stdin=subprocess.DEVNULL, cwd="/", start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while not self.running():
-            if process.poll() is not None:
-                tail = self.log.read_text(errors="replace")[-2000:] if self.log.is_file() else ""
-                raise ServiceError(f"mariadbd exited ({process.returncode}) while starting:\n{tail}\n"
-                                   f"server log: {self.log}")
-            if time.monotonic() > deadline:
-                process.kill()
-                raise ServiceError(f"mariadbd did not open {self.socket} within {timeout:.0f} s; server log: "
-                                   f"{self.log}")
-            time.sleep(0.2)
+        wait_until_up(process, self.running, "mariadbd", self.socket, self.log, timeout, poll=0.2)
         # ML Metadata creates each pipeline's database itself (one per --sample too).
         self._sql(f"CREATE USER IF NOT EXISTS '{self.user}'@'localhost'; "
                   f"GRANT ALL PRIVILEGES ON *.* TO '{self.user}'@'localhost'")
@@ -122,16 +106,7 @@ class MariaDB:
 
     def stop(self, timeout: float = 60.0) -> Optional[int]:
         """Stops the server if it runs (SIGTERM: a clean InnoDB shutdown); its pid when it was running."""
-        pid = self.pid()
-        if pid is None:
-            return None
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.pid() is not None:
-            if time.monotonic() > deadline:
-                raise ServiceError(f"mariadbd (pid {pid}) did not stop within {timeout:.0f} s; server log: {self.log}")
-            time.sleep(0.2)
-        return pid
+        return terminate(self.pid_file, "mariadbd", self.log, timeout, poll=0.2)
 
 
 def for_config(config) -> Optional[MariaDB]:

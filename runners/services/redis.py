@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Optional
 
-from runners.services.common import ServiceError, install_hint
+from runners.services.common import ServiceError, install_hint, pid_in, terminate, wait_until_up
 
 INSTALL_HINT = install_hint("redis-server")
 
@@ -39,12 +37,7 @@ class Redis:
         return f"redis+socket://{self.socket}"
 
     def pid(self) -> Optional[int]:
-        try:
-            pid = int(self.pid_file.read_text().split()[0])
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError, IndexError):
-            return None
+        return pid_in(self.pid_file)
 
     def running(self) -> bool:
         return self.pid() is not None and self.socket.exists()
@@ -62,26 +55,9 @@ class Redis:
                 "--daemonize", "no", "--save", "", "--appendonly", "no"]
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, cwd="/", start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while not self.running():
-            if process.poll() is not None:
-                tail = self.log.read_text(errors="replace")[-2000:] if self.log.is_file() else ""
-                raise ServiceError(f"redis-server exited ({process.returncode}) while starting:\n{tail}\n"
-                                   f"server log: {self.log}")
-            if time.monotonic() > deadline:
-                process.kill()
-                raise ServiceError(f"redis-server did not open {self.socket} within {timeout:.0f} s; log: {self.log}")
-            time.sleep(0.1)
+        wait_until_up(process, self.running, "redis-server", self.socket, self.log, timeout, poll=0.1)
         return True
 
     def stop(self, timeout: float = 30.0) -> Optional[int]:
-        pid = self.pid()
-        if pid is None:
-            return None
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while self.pid() is not None:
-            if time.monotonic() > deadline:
-                raise ServiceError(f"redis-server (pid {pid}) did not stop within {timeout:.0f} s; log: {self.log}")
-            time.sleep(0.1)
-        return pid
+        """Stops the server if it runs; its pid when it was running."""
+        return terminate(self.pid_file, "redis-server", self.log, timeout, poll=0.1)
