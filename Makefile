@@ -54,8 +54,13 @@ browser:
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the HTML report's test"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Two pytest-xdist workers: much of the suite waits on subprocesses, schedulers and servers (one process kept the
+# load average near 1), so two take 19 min where one took 35 on 2 cores (2026-12-02).
+# A test file (tests/operations/ as a whole) stays on one worker: its module fixtures are built once
+# (tests/conftest.py). TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: install browser services
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup tests
 
 # Debian's server packages of the production shape: PostgreSQL (airflow.database: postgres), MariaDB (metadata:
 # {kind: mysql, local_server: ...}) and Redis (airflow.executor: celery); docs/orchestration.md.

@@ -3,7 +3,7 @@ test's own: span 1 is read and validated by a first DAG run, span 2 is ingested,
 then transform, train and evaluate on both spans and push the model. Task states come from Airflow's database;
 what each component was given, from ML Metadata; `mlops report` shows the Airflow run as it shows its own. This is
 also the suite's end-to-end run of the default shape (SQLite, the DAG run by `airflow dags test`); the scheduler's
-runs, under the LocalExecutor and Celery, are test_orchestration_airflow_production.py's."""
+runs, under the LocalExecutor and Celery, are test_orchestration_airflow_production.py's and _celery.py's."""
 from __future__ import annotations
 
 import sqlite3

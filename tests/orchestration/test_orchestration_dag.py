@@ -45,8 +45,8 @@ print("DAGBAG" + json.dumps({{"errors": {{k: str(v) for k, v in bag.import_error
 
 
 def load_dagbag(env) -> tuple:
-    result = subprocess.run([sys.executable, "-c", DAGBAG_PROBE.format(folder=str(ROOT / "runners" / "airflow"))], env=env,
-                            capture_output=True, text=True, timeout=600)
+    probe = DAGBAG_PROBE.format(folder=str(ROOT / "runners" / "airflow"))
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=600)
     line = next((l for l in result.stdout.splitlines() if l.startswith("DAGBAG")), None)
     assert line is not None, result.stderr[-3000:]
     return json.loads(line[len("DAGBAG"):]), result.stderr
