@@ -3,6 +3,8 @@ progress, then print what the run did. TensorFlow's, absl's and Beam's output go
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -20,6 +22,16 @@ EXIT_NOT_BLESSED = 3
 _LOG_TAIL_LINES = 15
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _timed(phase: str):
+    """Logs the phase's wall seconds ("phase seconds: ..." lines, which bench/pipeline.py reads for its breakdown)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        log.info("phase seconds: %s %.2f", phase, time.perf_counter() - started)
 
 
 @click.command("run")
@@ -57,6 +69,10 @@ def _run(config, sample: Optional[int], quiet: QuietOutput, verbose: bool, html:
     def say(text: str = "") -> None:
         click.echo(text, file=quiet.console)
 
+    import psutil
+
+    log.info("phase seconds: start-up %.2f", time.time() - psutil.Process().create_time())  # imports, config
+
     try:
         started = start_metadata_server(config)
     except click.ClickException as exc:
@@ -65,7 +81,8 @@ def _run(config, sample: Optional[int], quiet: QuietOutput, verbose: bool, html:
     if started:
         say(started)
     try:
-        result = ingest(config, sample=sample)
+        with _timed("ingestion"):
+            result = ingest(config, sample=sample)
     except (ValueError, FileNotFoundError) as exc:
         say(f"ingestion failed: {exc}")
         return EXIT_RUN_FAILED
@@ -73,31 +90,38 @@ def _run(config, sample: Optional[int], quiet: QuietOutput, verbose: bool, html:
     say(f"log: {quiet.log_path}")
     from tfx_pipeline.metadata.orphans import close_orphaned_executions
 
-    closed = close_orphaned_executions(config)  # safe: this process holds the workspace's lock
+    with _timed("orphaned executions"):
+        closed = close_orphaned_executions(config)  # safe: this process holds the workspace's lock
     if closed:
         say(f"ML Metadata: closed {len(closed)} execution(s) that a killed run left running "
             f"(ids {', '.join(map(str, closed))}), as CANCELED")
 
-    from runners import local_runner
-    from tfx_pipeline.cli.progress import RunProgress
-    from tfx_pipeline.metadata.run_report import build_report
-    from tfx_pipeline.pipeline import create_pipeline
+    with _timed("imports of the pipeline"):
+        from runners import local_runner
+        from tfx_pipeline.cli.progress import RunProgress
+        from tfx_pipeline.metadata.run_report import build_report
+        from tfx_pipeline.pipeline import create_pipeline
 
-    component_ids = [c.id for c in create_pipeline(config).components]
+    with _timed("pipeline definition"):
+        component_ids = [c.id for c in create_pipeline(config).components]
     failure = None
     with RunProgress(quiet.console, component_ids, f"\npipeline {config.pipeline_name} on LocalDagRunner",
                      redraw=not verbose) as progress:
         try:
-            local_runner.run(config)
+            with _timed("LocalDagRunner"):
+                local_runner.run(config)
         except Exception as exc:  # the table below still says which component stopped the run
             failure = exc
-    report = build_report(config, component_ids)
+    with _timed("run report"):
+        report = build_report(config, component_ids)
     say(f"\npipeline run {report.run_id}\n{report.table()}")
     if html:
         from tfx_pipeline.reports.html import report_folder, write_report
 
         try:
-            say(f"html report: {write_report(config, report, report_folder(config))}")
+            with _timed("html report"):
+                written = write_report(config, report, report_folder(config))
+            say(f"html report: {written}")
         except Exception as exc:  # the run's outcome stands whatever happens to its report
             log.exception("the HTML report could not be written")
             say(f"html report: not written ({type(exc).__name__}: {exc}; see the log)")
