@@ -73,17 +73,6 @@ def write_config(folder: Path, home: Path, shape: dict, metadata, source: Path) 
     return path
 
 
-def rows(url: str, query: str, **params):
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.connect() as db:
-            return [tuple(r) for r in db.execute(sqlalchemy.text(query), params)]
-    finally:
-        engine.dispose()
-
-
 def moment(value):
     from datetime import datetime
 
@@ -115,15 +104,17 @@ def bench_shape(name: str, sample: int, workdir: Path, timeout: float = 1800) ->
         url = daemons.database_url(home, config.airflow)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = rows(url, "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r",
-                         d=config.pipeline_name, r=run_id)
+            state = daemons.query_rows(url, "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r",
+                                       d=config.pipeline_name, r=run_id)
             if state and state[0][0] in ("success", "failed"):
                 break
             time.sleep(3)
-        [(state, start, end)] = rows(url, "SELECT state, start_date, end_date FROM dag_run WHERE dag_id = :d AND "
-                                          "run_id = :r", d=config.pipeline_name, r=run_id)
-        tasks = rows(url, "SELECT task_id, start_date, end_date FROM task_instance WHERE dag_id = :d AND "
-                          "run_id = :r", d=config.pipeline_name, r=run_id)
+        [(state, start, end)] = daemons.query_rows(
+            url, "SELECT state, start_date, end_date FROM dag_run WHERE dag_id = :d AND run_id = :r",
+            d=config.pipeline_name, r=run_id)
+        tasks = daemons.query_rows(
+            url, "SELECT task_id, start_date, end_date FROM task_instance WHERE dag_id = :d AND run_id = :r",
+            d=config.pipeline_name, r=run_id)
     finally:
         daemons.down(home)
         shutil.rmtree(home, ignore_errors=True)

@@ -26,7 +26,7 @@ _ONE_GROUP_FOLDERS = ("operations",)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks into the test ids
-def pytest_collection_modifyitems(config, items):
+def pytest_collection_modifyitems(items):
     tests = Path(__file__).resolve().parent
     for item in items:
         relative = Path(str(item.fspath)).resolve().relative_to(tests)

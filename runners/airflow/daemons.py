@@ -192,6 +192,18 @@ def wait_healthy(port: int, home: Path, processes: Dict[str, subprocess.Popen], 
     raise AirflowError(f"Airflow not healthy after {timeout:.0f} s ({last}); see the logs in {home}")
 
 
+def query_rows(url: str, query: str, **params) -> list:
+    """The rows of one SQL query on Airflow's database at `url` (SQLite or PostgreSQL), as tuples."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as db:
+            return [tuple(row) for row in db.execute(sqlalchemy.text(query), params)]
+    finally:
+        engine.dispose()
+
+
 def wait_registered(home: Path, dag_id: str, processes: Dict[str, subprocess.Popen], url: str,
                     timeout: float = 300.0) -> None:
     """Waits until the scheduler's first parse has put the DAG in the database. Before that, `airflow dags

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 from net_helpers import free_port, listening_addresses
 from orchestration_helpers import sample_airflow_config
 from pipeline_helpers import version_dirs
+from runners.airflow.daemons import query_rows
 from tfx_pipeline.cli import mlops
 from tfx_pipeline.config import load_config
 
@@ -29,17 +30,6 @@ SAMPLE = 600
 RUN_TIMEOUT = 900
 LOCAL_SHAPE = {"retries": 0, "executor": "local", "database": "postgres", "parallelism": 4}
 CELERY_SHAPE = {"retries": 0, "executor": "celery", "database": "postgres", "parallelism": 2, "workers": 2}
-
-
-def rows(url: str, query: str, **params):
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.connect() as db:
-            return [tuple(row) for row in db.execute(sqlalchemy.text(query), params)]
-    finally:
-        engine.dispose()
 
 
 def logged_in_opener(base_url: str, user: str, password: str):
@@ -62,7 +52,7 @@ def api_status(opener, url: str) -> int:
 def wait_for_run(url: str, dag_id: str, run_id: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        states = rows(url, "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r", d=dag_id, r=run_id)
+        states = query_rows(url, "SELECT state FROM dag_run WHERE dag_id = :d AND run_id = :r", d=dag_id, r=run_id)
         if states and states[0][0] in ("success", "failed"):
             return states[0][0]
         time.sleep(5)
@@ -94,7 +84,7 @@ def airflow_run(tmp_path_factory, shape: dict) -> dict:
     facts = {"config": config, "up": started, "postgres": postgres, "home": home, "port": port}
     try:
         assert started.exit_code == 0, started.output
-        facts["listen_addresses"] = rows(postgres.url, "SHOW listen_addresses")[0][0]
+        facts["listen_addresses"] = query_rows(postgres.url, "SHOW listen_addresses")[0][0]
         facts["listening"] = listening_addresses(port)
         facts["second_up"] = runner.invoke(mlops, ["airflow", "up", "--config", str(config_path), "--port",
                                                    str(free_port()), "--home", str(home)])
@@ -111,9 +101,9 @@ def airflow_run(tmp_path_factory, shape: dict) -> dict:
         run_id = facts["run_id"] = trigger_dag(home, config.pipeline_name)
         facts["in_flight_after"] = dag_runs_in_flight(home, config.pipeline_name)
         facts["run_state"] = wait_for_run(postgres.url, config.pipeline_name, run_id, RUN_TIMEOUT)
-        facts["tasks"] = rows(postgres.url, "SELECT task_id, state, start_date, end_date, pid, external_executor_id "
-                                             "FROM task_instance WHERE dag_id = :d AND run_id = :r",
-                               d=config.pipeline_name, r=run_id)
+        facts["tasks"] = query_rows(postgres.url, "SELECT task_id, state, start_date, end_date, pid, "
+                                                  "external_executor_id FROM task_instance WHERE dag_id = :d AND "
+                                                  "run_id = :r", d=config.pipeline_name, r=run_id)
         facts["report"] = runner.invoke(mlops, ["report", "--config", str(config_path)])
         facts["sqlite_files"] = sorted(str(p) for p in folder.rglob("metadata.sqlite"))
     finally:
