@@ -61,3 +61,21 @@ def test_serve_logs_requests_by_default_where_monitor_reads_them(config_file, mo
     assert started[-1].request_log_dir == ""
     assert CliRunner().invoke(mlops, ["serve", "--config", str(path), "--request_log_dir=/elsewhere"]).exit_code == 0
     assert started[-1].request_log_dir == "/elsewhere"
+
+
+def test_a_failure_tail_starts_where_the_failing_component_began_and_marks_what_it_left_out(tmp_path):
+    from tfx_pipeline.cli.console import QuietOutput
+
+    records = ["2026-12-02 09:00:00,000 INFO tfx: Component trainer is running."]
+    records += [f"2026-12-02 09:00:01,{i:03d} INFO absl: step {i}" for i in range(40)]
+    records += ["2026-12-02 09:00:02,000 ERROR tfx: it broke", "Traceback (most recent call last):", "  boom"]
+    log = tmp_path / "run.log"
+    log.write_text("2026-12-02 08:59:59,000 INFO tfx: Component transform is running.\n" + "\n".join(records) + "\n")
+    with QuietOutput(log, verbose=True) as quiet:
+        tail = quiet.tail(6, "Component trainer is running.")
+        short = quiet.tail(50, "Component trainer is running.")
+        unanchored = quiet.tail(3)
+    assert tail == [records[0], "...", "2026-12-02 09:00:01,038 INFO absl: step 38",
+                    "2026-12-02 09:00:01,039 INFO absl: step 39"] + records[-3:]
+    assert short == records
+    assert unanchored == records[-3:]

@@ -100,23 +100,30 @@ class QuietOutput:
         self._log.close()
 
     def tail(self, lines: int = 15, since: str = "") -> List[str]:
-        """The log's last lines after the last one holding `since`, for a failure message. The many-line dumps
-        of INFO records (TFX prints whole execution protos) are left out; warnings, errors and tracebacks stay."""
+        """The log's last lines after the last one holding `since`, for a failure message. That line comes first
+        (it says where the failing part began), and "..." marks lines left out between it and the end. The many-line
+        dumps of INFO records (TFX prints whole execution protos) are left out; warnings, errors and tracebacks stay."""
         self._log.flush()
         kept: deque = deque(maxlen=lines)
+        anchor, dropped = None, False
         keep_continuations = True
         with open(self.log_path, encoding="utf-8", errors="replace") as log:
             for line in log:
                 line = line.rstrip("\n")
-                if since and since in line:
-                    kept.clear()
                 record = _RECORD_START.match(line)
                 if record:
                     keep_continuations = record.group(1) != "INFO"
                 elif not keep_continuations:
                     continue
+                if since and since in line:
+                    anchor, dropped = line, False
+                    kept.clear()
+                    continue
+                dropped = dropped or len(kept) == kept.maxlen
                 kept.append(line)
-        return list(kept)
+        if anchor is None:
+            return list(kept)
+        return [anchor] + (["..."] if dropped else []) + list(kept)[1 if dropped else 0:]
 
 
 def _absl_through_python_logging() -> None:
