@@ -17,7 +17,6 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings

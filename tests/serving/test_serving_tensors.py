@@ -142,7 +142,7 @@ def test_unknown_dimension_in_request_shape_is_refused_as_tf_serving_refuses_it(
 ], ids=["too-many-values", "bad-content-length", "string-content", "negative-size"])
 def test_malformed_protos_fail_as_invalid_argument_with_tensorflow_error(build):
     proto = build()
-    with pytest.raises(Exception) as reference:
+    with pytest.raises(Exception):  # TensorFlow refuses it too
         tf.make_ndarray(proto)
     with pytest.raises(ServingError) as info:
         tensors.to_numpy(proto, "x")

@@ -58,6 +58,22 @@ def test_same_content_is_not_ingested_twice_and_new_content_is_the_next_span(con
     assert not list(config.paths.data_root.glob(".span-*"))
 
 
+def test_an_unchanged_source_is_not_cleaned_again_and_keeps_its_report(config, monkeypatch):
+    """The cached re-run's ingestion: the same bytes and settings find their span by key, without cleaning."""
+    from tfx_pipeline.data import ingest as ingest_module
+
+    first = ingest(config, sample=120)
+    monkeypatch.setattr(ingest_module, "clean_rows", lambda *a, **k: pytest.fail("an unchanged source was cleaned"))
+    again = ingest(config, sample=120)
+    assert (again.created, again.span, again.rows_per_split) == (False, first.span, first.rows_per_split)
+    assert again.report == first.report and again.lines()[:-1] == first.lines()[:-1]
+    assert again.report.dropped["outside the --sample 120"] == 80
+    # Another sample, another setting: the key differs, so the file is cleaned again.
+    for changed in (dict(sample=121), dict(config=config.model_copy(update={"data": config.data.model_copy(update={"max_text_chars": 999})}))):
+        with pytest.raises(pytest.fail.Exception, match="an unchanged source was cleaned"):
+            ingest(**{"config": config, "sample": 120, **changed})
+
+
 def test_copies_of_a_text_land_in_one_split():
     assert hash_split("Great Flight") == hash_split("great   flight") == hash_split(" GREAT FLIGHT ")
 

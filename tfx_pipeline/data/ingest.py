@@ -4,7 +4,8 @@ The split is the source's published one when it has a split column; otherwise a 
 on the normalised text, so that copies of a text never straddle splits. It is decided here rather than by
 ExampleGen's partitioner because that partitioner crashes on a span without the text column, and such a span
 must reach ExampleValidator and be reported as an anomaly. Ingesting content that an existing span already
-holds adds nothing, which keeps an unchanged re-run fully cached.
+holds adds nothing, which keeps an unchanged re-run fully cached; an unchanged source (the same bytes, settings and
+cleaning code) finds its span by key without being cleaned again.
 
 A file that cannot make a useful span is refused with an IngestionError naming the file, the column and the first
 offending lines (docs/data.md lists every kind): besides what cleaning refuses, a label column without one
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -28,6 +30,7 @@ from typing import Dict, List, Optional
 
 from tfx_pipeline import features
 from tfx_pipeline.config import PipelineConfig
+from tfx_pipeline.data import cleaning, encodings, parsing
 from tfx_pipeline.data.cleaning import LINE, CleaningReport, check_labels, clean_rows, dedup_key
 from tfx_pipeline.data.history import validated_spans
 from tfx_pipeline.data.problems import IngestionError, lines_phrase, quoted
@@ -100,6 +103,47 @@ def _csv_bytes(rows: List[Dict[str, str]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def _source_key(raw: bytes, config: PipelineConfig, sample: Optional[int]) -> str:
+    """What decides a span's content: the source's bytes, the data settings, the labels, the sample and the code
+    that cleans. An unchanged re-run finds its span by this key without cleaning the file again."""
+    settings = json.dumps({"data": config.data.model_dump(mode="json"), "labels": list(config.labels), "sample": sample},
+                          sort_keys=True, default=str)
+    key = hashlib.sha256(raw)
+    key.update(settings.encode("utf-8"))
+    for module in (cleaning, encodings, parsing, features):
+        key.update(Path(module.__file__).read_bytes())
+    key.update(Path(__file__).read_bytes())
+    return key.hexdigest()
+
+
+def _stored_report(report: CleaningReport) -> dict:
+    # asdict() would rebuild the Counter from (key, count) pairs, counting the pairs.
+    return dataclasses.asdict(dataclasses.replace(report, dropped=dict(report.dropped)))
+
+
+def _report_from(manifest: dict) -> Optional[CleaningReport]:
+    stored = manifest.get("cleaning")
+    if not isinstance(stored, dict):
+        return None
+    try:
+        report = CleaningReport(**stored)
+    except TypeError:  # written by another version of the report
+        return None
+    report.dropped = Counter(report.dropped)
+    return report
+
+
+def _already_ingested(config: PipelineConfig, key: str) -> Optional[IngestResult]:
+    data_root = config.paths.data_root
+    for existing in reversed(existing_spans(data_root)):
+        folder = span_dir(data_root, existing)
+        manifest = read_manifest(folder)
+        report = _report_from(manifest) if manifest.get("source_key") == key else None
+        if report is not None and isinstance(manifest.get("rows_per_split"), dict):
+            return IngestResult(existing, folder, False, report, manifest["rows_per_split"])
+    return None
+
+
 def check_repeats(rows: List[Dict[str, str]], text_key: str, config: PipelineConfig, spans: List[int],
                   report: CleaningReport) -> None:
     """Refuses a file whose share of texts already held by validated spans (those trained on) exceeds
@@ -148,6 +192,10 @@ def ingest(config: PipelineConfig, source: Optional[Path] = None, sample: Option
     data = config.data
     data_root = config.paths.data_root
     raw = read_source(source)
+    key = _source_key(raw, config, sample)
+    unchanged = _already_ingested(config, key)
+    if unchanged is not None:
+        return unchanged
     try:
         rows, report = clean_rows(raw, data.text_column, data.label_column, data.split_column,
                                   encoding=data.encoding, delimiter=data.delimiter,
@@ -188,7 +236,8 @@ def ingest(config: PipelineConfig, source: Optional[Path] = None, sample: Option
 
     span = (spans[-1] + 1) if spans else 1
     out = {f"{split}/data.csv": body for split, body in payload.items()}
-    out[MANIFEST] = json.dumps({"sha256": digest, "source": str(source), "sample": sample,
+    out[MANIFEST] = json.dumps({"sha256": digest, "source": str(source), "sample": sample, "source_key": key,
                                 "rows_per_split": rows_per_split, "report": report.lines(),
+                                "cleaning": _stored_report(report),
                                 "for_validation": report.for_validation}, indent=2).encode()
     return IngestResult(span, publish_span(data_root, span, out), True, report, rows_per_split)
