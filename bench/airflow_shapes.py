@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
@@ -21,19 +20,14 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from net_helpers import free_port  # noqa: E402  (tests/net_helpers.py: the tests' helper, shared)
 THRESHOLDS = {"accuracy": {"lower_bound": 0.30, "max_drop": 0.20}, "macro_f1": {"lower_bound": 0.10, "max_drop": 0.20}}
 SHAPES = {
     "sequential": ({"executor": "sequential", "database": "sqlite"}, None),
     "local": ({"executor": "local", "database": "postgres", "parallelism": 4}, "mysql"),
     "celery": ({"executor": "celery", "database": "postgres", "parallelism": 4, "workers": 2}, "mysql"),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def sample_source(rows: int, path: Path) -> Path:

@@ -28,10 +28,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "tests"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+from net_helpers import free_port  # noqa: E402  (tests/net_helpers.py: the tests' helper, shared)
 
 MLOPS = [sys.executable, "-c", "from tfx_pipeline.cli import main; main()"]
 REPEATS = 5
@@ -130,14 +133,8 @@ def _median_of(argv, env) -> dict:
     return {"median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3)}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _with_server(config_file: Path, workdir: Path, env, argv) -> dict:
-    port = _free_port()
+    port = free_port()
     log = open(workdir / "serve.log", "w")
     server = subprocess.Popen([*MLOPS, "serve", "--config", str(config_file), "--port", str(port)],
                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -190,9 +187,9 @@ def main() -> None:
         config_file.write_text(yaml.safe_dump(scratch_config.model_dump(mode="json")))
         listing = [*MLOPS, "models", "list", "--config", str(config_file)]
         # No server: a port nothing listens on.
-        figures["list_no_server"] = _median_of([*listing, "--port", str(_free_port())], env)
-        figures["list_json_no_server"] = _median_of([*listing, "--port", str(_free_port()), "--json"], env)
-        rows = subprocess.run([*listing, "--port", str(_free_port()), "--json"], capture_output=True, text=True,
+        figures["list_no_server"] = _median_of([*listing, "--port", str(free_port())], env)
+        figures["list_json_no_server"] = _median_of([*listing, "--port", str(free_port()), "--json"], env)
+        rows = subprocess.run([*listing, "--port", str(free_port()), "--json"], capture_output=True, text=True,
                               env=env, cwd=ROOT).stdout.splitlines()
         figures["rows_listed"] = len(rows)
         figures["list_with_server"] = _with_server(config_file, workdir, env, listing)

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +33,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from net_helpers import free_port  # noqa: E402  (tests/net_helpers.py: the tests' helper, shared)
 BIN = Path(sys.executable).parent
 THRESHOLDS = {"accuracy": {"lower_bound": 0.30, "max_drop": 0.20},
               "macro_f1": {"lower_bound": 0.10, "max_drop": 0.20}}
@@ -135,12 +136,6 @@ def new_span_source(config_path: Path, sample: int, folder: Path) -> Path:
         writer.writerow([text, label])
         writer.writerows((r[text], r[label]) for r in rows[sample:2 * sample])
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def served_versions(rest_port: int, model_name: str) -> list:

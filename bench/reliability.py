@@ -28,20 +28,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for path in (ROOT, ROOT / "tests" / "serving"):
+for path in (ROOT, ROOT / "tests", ROOT / "tests" / "serving"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
+from net_helpers import free_port  # noqa: E402  (tests/net_helpers.py: the tests' helper, shared)
 import serving_fuzz_kinds as kinds  # noqa: E402
 from test_serving_fuzz import GoodClient, _status_kib  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _models(config_path: Path, scratch: Path) -> Path:
@@ -67,7 +62,7 @@ def _models(config_path: Path, scratch: Path) -> Path:
 
 def fuzz(args) -> dict:
     scratch = Path(tempfile.mkdtemp(prefix="bench-reliability-"))
-    grpc_port, rest_port = _free_port(), _free_port()
+    grpc_port, rest_port = free_port(), free_port()
     timeout_s = 3.0
     log = open(scratch / "server.log", "w")
     process = subprocess.Popen(

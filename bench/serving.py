@@ -42,7 +42,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -56,18 +55,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # Run as a script, this file's folder is sys.path[0] and its own name would
 # shadow the `serving` package; the repository root must come first instead.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 sys.modules.pop("serving", None)
+from net_helpers import free_port  # noqa: E402  (tests/net_helpers.py: the tests' helper, shared)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TEXTS = ["the crew was wonderful and the flight was good",
          "two hours on the tarmac with no information"]
 DEFAULT_BATCHING = ROOT / "serving" / "deploy" / "batching_parameters.txt"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile_ms(latencies: list, p: float) -> float:
