@@ -61,7 +61,8 @@ class Postgres:
         command = (["runuser", "-u", owner.pw_name, "--"] if owner else []) + args
         done = subprocess.run(command, capture_output=True, text=True, cwd="/")
         if check and done.returncode != 0:
-            raise ServiceError(f"{' '.join(args[:2])} failed ({done.returncode}):\n{(done.stderr or done.stdout)[-2000:]}"
+            raise ServiceError(f"{' '.join(args[:2])} failed ({done.returncode}):\n"
+                               f"{(done.stderr or done.stdout)[-2000:]}"
                                f"\nserver log: {self.log}")
         return done
 

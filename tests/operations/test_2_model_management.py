@@ -43,7 +43,8 @@ def test_models_list_has_a_row_per_version_with_its_run_spans_metrics_baseline_a
     for version in versions:
         assert rows[version]["in_metadata"] and rows[version]["run_id"] and rows[version]["pushed_at"]
         assert 0.3 < rows[version]["metrics"]["accuracy"] <= 1.0 and "macro_f1" in rows[version]["metrics"]
-    assert [s.split(":")[0] for s in rows[v1]["spans"]] == ["1"] and [s.split(":")[0] for s in rows[v2]["spans"]] == ["2"]
+    assert [s.split(":")[0] for s in rows[v1]["spans"]] == ["1"]
+    assert [s.split(":")[0] for s in rows[v2]["spans"]] == ["2"]
     assert rows[v1]["baseline_version"] is None and rows[v2]["baseline_version"] == v1
     assert rows[v2]["baseline_metrics"]["accuracy"] > 0
     assert rows[v2]["server_state"] == "AVAILABLE"

@@ -70,7 +70,8 @@ def _page_requests(netlog):
 
 def test_the_network_check_sees_a_page_that_loads_from_elsewhere(tmp_path):
     control = tmp_path / "control.html"
-    control.write_text('<link rel="stylesheet" href="https://cdn.example.com/a.css"><img src="http://example.org/b.png">')
+    control.write_text('<link rel="stylesheet" href="https://cdn.example.com/a.css">'
+                       '<img src="http://example.org/b.png">')
     netlog = tmp_path / "netlog.json"
     _chromium(tmp_path, f"--log-net-log={netlog}", "--net-log-capture-mode=Everything", "--dump-dom", control.as_uri())
     assert _page_requests(netlog) == {"https://cdn.example.com/a.css", "http://example.org/b.png"}

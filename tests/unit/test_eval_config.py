@@ -24,7 +24,8 @@ def test_the_model_is_evaluated_through_its_tf_example_signature_on_three_slicin
 
 
 def test_each_configured_threshold_gates_the_whole_test_split_only(config_file):
-    thresholds = {"accuracy": {"lower_bound": 0.61, "max_drop": 0.02}, "macro_f1": {"lower_bound": 0.51, "max_drop": 0.0}}
+    thresholds = {"accuracy": {"lower_bound": 0.61, "max_drop": 0.02},
+                  "macro_f1": {"lower_bound": 0.51, "max_drop": 0.0}}
     metrics = _metrics(load_config(config_file(evaluation={"thresholds": thresholds})))
     for class_name, name, bound, drop in (("SparseCategoricalAccuracy", "accuracy", 0.61, 0.02),
                                           ("MacroF1", "macro_f1", 0.51, 0.0)):

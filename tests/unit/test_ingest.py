@@ -69,7 +69,8 @@ def test_an_unchanged_source_is_not_cleaned_again_and_keeps_its_report(config, m
     assert again.report == first.report and again.lines()[:-1] == first.lines()[:-1]
     assert again.report.dropped["outside the --sample 120"] == 80
     # Another sample, another setting: the key differs, so the file is cleaned again.
-    for changed in (dict(sample=121), dict(config=config.model_copy(update={"data": config.data.model_copy(update={"max_text_chars": 999})}))):
+    longer = config.model_copy(update={"data": config.data.model_copy(update={"max_text_chars": 999})})
+    for changed in (dict(sample=121), dict(config=longer)):
         with pytest.raises(pytest.fail.Exception, match="an unchanged source was cleaned"):
             ingest(**{"config": config, "sample": 120, **changed})
 

@@ -97,7 +97,8 @@ def test_monitoring_makes_the_tokens_transform_makes():
     from tfx_pipeline.monitoring.request_features import tokens
 
     texts = ["Check https://t.co/AbC123 NOW!!", "@United flight 1234 delayed 2.5 hours... #fail",
-             "I don't LOVE it?", "caf\u00c9 \u00dcBER na\u00efve", "'quoted' it's -- ok\t\ttabs", "   ", "\u00bfQu\u00e9 tal?",
+             "I don't LOVE it?", "caf\u00c9 \u00dcBER na\u00efve", "'quoted' it's -- ok\t\ttabs", "   ",
+             "\u00bfQu\u00e9 tal?",
              "emoji \U0001F600 and www.example.com/x"]
     assert [tokens(t) for t in texts] == [[w.decode() for w in row] for row in
                                           tokenize(tf.constant(texts), max_tokens=1000).to_list()]

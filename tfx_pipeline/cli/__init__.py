@@ -1,8 +1,9 @@
 """`mlops`: one CLI whose subcommands map onto the stages. One module per command group:
 
 run.py (run), report.py (report), data.py (ingest, schema), serving.py (serve, predict), monitor.py (monitor,
-feedback), models.py (models), metadata.py (metadata), airflow.py (airflow), compile.py (compile), doctor.py (doctor). Each imports TensorFlow and TFX only inside the command that needs them,
-so `mlops predict` and `mlops --help` start in well under a second.
+feedback), models.py (models), metadata.py (metadata), airflow.py (airflow), compile.py (compile), doctor.py
+(doctor). Each imports TensorFlow and TFX only inside the command that needs them, so `mlops predict` and
+`mlops --help` start in well under a second.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def mlops() -> None:
 
 
 for command in (run.run, report.report, data.ingest, data.schema, serving.serve, serving.predict, monitor.monitor,
-                monitor.feedback, models.models, metadata.metadata, airflow.airflow, compile_command.compile_pipeline, doctor.doctor):
+                monitor.feedback, models.models, metadata.metadata, airflow.airflow, compile_command.compile_pipeline,
+                doctor.doctor):
     mlops.add_command(command)
 
 

@@ -81,7 +81,8 @@ def check_imports() -> Check:
             "round(time.time() - t, 1), tf.keras.__name__)")
     try:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=IMPORT_TIMEOUT_SECONDS, env={**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
+                              timeout=IMPORT_TIMEOUT_SECONDS,
+                              env={**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"})
     except subprocess.TimeoutExpired:
         return Check("imports", "FAIL", f"importing TensorFlow, TFX and TFMA took over {IMPORT_TIMEOUT_SECONDS} s",
                      "check the machine's load and disk; `make install` if files are missing")

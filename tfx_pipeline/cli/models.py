@@ -115,7 +115,8 @@ def show(config_path, sample, workdir, serving_root, version) -> None:
         click.echo(f"  model         {chain.model.uri if chain.model else '?'}")
         if chain.trainer is not None:
             custom = json.loads(str(property_value(chain.trainer.execution, "custom_config") or "{}"))
-            click.echo(f"  trainer       hyperparameters {json.dumps(custom.get('hyperparameters', {}), sort_keys=True)}")
+            hyperparameters = json.dumps(custom.get("hyperparameters", {}), sort_keys=True)
+            click.echo(f"  trainer       hyperparameters {hyperparameters}")
         click.echo(f"  transform     graph {chain.transform_graph.uri if chain.transform_graph else '?'}")
         click.echo(f"  schema        {chain.schema.uri if chain.schema else '?'}")
         for examples in chain.examples:

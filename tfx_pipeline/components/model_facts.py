@@ -46,7 +46,8 @@ def set_properties(artifact: types.Artifact, facts: dict) -> None:
     provenance = facts.get("provenance") or {}
     code = provenance.get("code", {})
     for key, value in (("git_commit", code.get("git_commit")), ("package_version", code.get("package_version")),
-                       ("config_sha256", provenance.get("config_sha256")), ("lock_sha256", provenance.get("lock_sha256")),
+                       ("config_sha256", provenance.get("config_sha256")),
+                       ("lock_sha256", provenance.get("lock_sha256")),
                        ("spans", ",".join(f"{s['span']}:{s['sha256']}" for s in provenance.get("spans", [])))):
         if value:
             artifact.set_string_custom_property(key, str(value))

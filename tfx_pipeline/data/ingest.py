@@ -106,8 +106,8 @@ def _csv_bytes(rows: List[Dict[str, str]]) -> bytes:
 def _source_key(raw: bytes, config: PipelineConfig, sample: Optional[int]) -> str:
     """What decides a span's content: the source's bytes, the data settings, the labels, the sample and the code
     that cleans. An unchanged re-run finds its span by this key without cleaning the file again."""
-    settings = json.dumps({"data": config.data.model_dump(mode="json"), "labels": list(config.labels), "sample": sample},
-                          sort_keys=True, default=str)
+    settings = json.dumps({"data": config.data.model_dump(mode="json"), "labels": list(config.labels),
+                           "sample": sample}, sort_keys=True, default=str)
     key = hashlib.sha256(raw)
     key.update(settings.encode("utf-8"))
     for module in (cleaning, encodings, parsing, features):

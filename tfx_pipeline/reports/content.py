@@ -63,7 +63,8 @@ def _split_statistics(uri: str) -> Dict[str, SplitStatistics]:
 
         out[split] = SplitStatistics(
             int(dataset.num_examples), float(text.string_stats.avg_length) if text else 0.0,
-            int(text.string_stats.unique) if text else 0, int(text.string_stats.common_stats.num_missing) if text else 0,
+            int(text.string_stats.unique) if text else 0,
+            int(text.string_stats.common_stats.num_missing) if text else 0,
             counts(features.LABEL), dict(sorted(counts(features.LENGTH_BUCKET).items())))
     return out
 

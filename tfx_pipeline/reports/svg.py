@@ -20,7 +20,8 @@ def bars(values: Dict[str, float], title: str, width: int = 420, bar_height: int
     for index, (label, value) in enumerate(values.items()):
         y = 22 + index * bar_height
         length = max(0.0, (width - label_width - 70) * value / top)
-        rows.append(f'<text x="{label_width - 6}" y="{y + bar_height * 0.7}" text-anchor="end">{escape(str(label))}</text>'
+        rows.append(f'<text x="{label_width - 6}" y="{y + bar_height * 0.7}" text-anchor="end">'
+                    f'{escape(str(label))}</text>'
                     f'<rect x="{label_width}" y="{y + 2}" width="{length:.1f}" height="{bar_height - 4}" '
                     f'fill="{PALETTE[0]}"/>'
                     f'<text x="{label_width + length + 4:.1f}" y="{y + bar_height * 0.7}">'
