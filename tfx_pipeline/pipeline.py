@@ -15,9 +15,10 @@ from tfx_pipeline.components import window_transform
 from tfx_pipeline.components.atomic_pusher import AtomicPusher
 from tfx_pipeline.components.baseline_strategy import LatestBlessedOtherModelStrategy
 from tfx_pipeline.components.data_gate import DataGate
-from tfx_pipeline.components.ids import (BASELINE_RESOLVER, DATA_GATE, EVALUATOR, EXAMPLE_GEN, EXAMPLE_VALIDATOR,
-                                         PROVENANCE, PUSHER, SCHEMA_IMPORTER, SPAN_WINDOW_RESOLVER, STATISTICS_GEN,
-                                         TRAINER, TRANSFORM, TUNER)
+from tfx_pipeline.components.encoder_pretrainer import EncoderPretrainer
+from tfx_pipeline.components.ids import (BASELINE_RESOLVER, DATA_GATE, ENCODER_PRETRAINER, EVALUATOR, EXAMPLE_GEN,
+                                         EXAMPLE_VALIDATOR, PROVENANCE, PUSHER, SCHEMA_IMPORTER, SPAN_WINDOW_RESOLVER,
+                                         STATISTICS_GEN, TRAINER, TRANSFORM, TUNER)
 from tfx_pipeline.components.provenance import RunProvenance
 from tfx_pipeline.components.span_window import EXAMPLES, ValidatedSpanWindowStrategy
 from tfx_pipeline.config import PipelineConfig, duration_seconds
@@ -120,6 +121,10 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
             custom_config={**model_config, "search": search},
         ).with_id(TUNER)]
 
+    # The encoder pretrained on unlabelled text: the Trainer starts from it (trainer/pretrain.py).
+    pretrainer = [EncoderPretrainer(transform.outputs["transform_graph"], config, model_config)
+                  .with_id(ENCODER_PRETRAINER)] if config.pretraining.enabled else []
+
     trainer = tfx.components.Trainer(
         run_fn=config.trainer.run_fn,
         examples=transform.outputs["transformed_examples"],
@@ -127,6 +132,7 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
         schema=schema_importer.outputs["schema"],
         # The best trial's values, over trainer.hyperparameters (trainer/run.py).
         hyperparameters=tuner[0].outputs["best_hyperparameters"] if tuner else None,
+        base_model=pretrainer[0].outputs["model"] if pretrainer else None,
         custom_config=model_config,
     ).with_id(TRAINER)
 
@@ -141,7 +147,7 @@ def create_pipeline(config: PipelineConfig, *, tfx_strategy_only: bool = False) 
     ).with_id(EVALUATOR)
 
     components: List = [example_gen, statistics_gen, schema_importer, example_validator, data_gate, *window,
-                        transform, *tuner, trainer, baseline_resolver, evaluator]
+                        transform, *tuner, *pretrainer, trainer, baseline_resolver, evaluator]
     # No threshold means no quality bar: such a run trains and evaluates, but nothing can be pushed.
     if config.evaluation.thresholds:
         provenance = RunProvenance(examples=examples, facts=run_facts(config.source_file, config.model_dump_json()),

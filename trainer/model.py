@@ -1,6 +1,7 @@
 """The Keras text classifier: token ids (and hashed character n-grams) in, class probabilities out.
 
-Three families, chosen by hp["model"]:
+An encoder (embedding and one family's layers: a vector per token) read by pooling. Three families, chosen by
+hp["model"]:
 - cnn: embedding, then convolutions over n-grams of several widths (Kim, 2014), max and mean pooled: fast on
   CPU, and strong on short texts;
 - bigru: a bidirectional GRU read by attention pooling (and max pooling), for word order beyond n-grams;
@@ -16,6 +17,9 @@ from typing import Optional
 import tensorflow as tf
 
 from tfx_pipeline import features
+
+# The encoder's name inside the classifier: what a pretrained encoder's weights are loaded into.
+ENCODER = "encoder"
 
 
 def _not_padding(ids: tf.Tensor) -> tf.Tensor:
@@ -54,56 +58,66 @@ class PositionEmbedding(tf.keras.layers.Layer):
 
 def _cnn(x, token_ids, hp):
     x = tf.keras.layers.SpatialDropout1D(float(hp["dropout"]) / 2)(x)
-    # One convolution per n-gram width, each read two ways: max pooling (is the n-gram there?) and mean
-    # pooling (how much of the text is like it?).
-    branches = []
-    for width in hp["kernel_sizes"]:
-        conv = tf.keras.layers.Conv1D(int(hp["conv_filters"]), int(width), padding="same", activation="relu",
-                                      name=f"conv_{width}gram")(x)
-        branches += [tf.keras.layers.GlobalMaxPooling1D()(conv), tf.keras.layers.GlobalAveragePooling1D()(conv)]
-    return tf.keras.layers.Concatenate()(branches)
+    # One convolution per n-gram width; per step, the n-grams of every width that end there.
+    convs = [tf.keras.layers.Conv1D(int(hp["conv_filters"]), int(width), padding="same", activation="relu",
+                                    name=f"conv_{width}gram")(x) for width in hp["kernel_sizes"]]
+    return convs[0] if len(convs) == 1 else tf.keras.layers.Concatenate()(convs)
 
 
 def _bigru(x, token_ids, hp):
-    units = int(hp.get("rnn_units", 64))
     mask = tf.keras.layers.Lambda(lambda ids: tf.not_equal(ids, 0))(token_ids)
-    states = tf.keras.layers.Bidirectional(tf.keras.layers.GRU(units, return_sequences=True), name="bigru")(
-        x, mask=mask)
-    attended = AttentionPooling(units, name="attention_pooling")(states, token_ids)
-    return tf.keras.layers.Concatenate()([attended, tf.keras.layers.GlobalMaxPooling1D()(states)])
+    return tf.keras.layers.Bidirectional(tf.keras.layers.GRU(int(hp.get("rnn_units", 64)), return_sequences=True),
+                                         name="bigru")(x, mask=mask)
 
 
-def _transformer(x, token_ids, hp, steps):
+def _transformer(x, token_ids, hp):
     dim, heads = int(hp["embedding_dim"]), int(hp.get("attention_heads", 4))
-    x = PositionEmbedding(steps, dim, name="positions")(x)
+    x = PositionEmbedding(int(x.shape[1]), dim, name="positions")(x)
     attention_mask = tf.keras.layers.Lambda(lambda ids: tf.not_equal(ids, 0)[:, None, :])(token_ids)
     for layer in range(int(hp.get("encoder_layers", 1))):
-        attended = tf.keras.layers.MultiHeadAttention(heads, dim // heads, dropout=float(hp["dropout"]) / 2,
-                                                      name=f"self_attention_{layer}")(x, x, attention_mask=attention_mask)
-        x = tf.keras.layers.LayerNormalization()(x + attended)
+        attention = tf.keras.layers.MultiHeadAttention(heads, dim // heads, dropout=float(hp["dropout"]) / 2,
+                                                       name=f"self_attention_{layer}")
+        attended = attention(x, x, attention_mask=attention_mask)
+        x = tf.keras.layers.LayerNormalization(name=f"attention_norm_{layer}")(x + attended)
         feed = tf.keras.layers.Dense(dim, name=f"feed_forward_{layer}_out")(
             tf.keras.layers.Dense(2 * dim, activation="relu", name=f"feed_forward_{layer}")(x))
-        x = tf.keras.layers.LayerNormalization()(x + feed)
-    return tf.keras.layers.Concatenate()([tf.keras.layers.GlobalMaxPooling1D()(x), MaskedMean()(x, token_ids)])
+        x = tf.keras.layers.LayerNormalization(name=f"feed_forward_norm_{layer}")(x + feed)
+    return x
+
+
+_FAMILIES = {"cnn": _cnn, "bigru": _bigru, "transformer": _transformer}
+
+
+def build_encoder(vocab_rows: int, max_tokens: int, hp: dict) -> tf.keras.Model:
+    """Token ids [batch, max_tokens] -> one vector per step [batch, max_tokens, dim]: the part of the classifier
+    that masked-token pretraining (trainer/pretrain.py) trains and the Trainer starts from.
+
+    The embedding has one row more than the vocabulary (vocab_rows is the id after the last one): the hidden
+    token's of pretraining, which the classifier never sees."""
+    family = hp.get("model", "cnn")
+    if family not in _FAMILIES:
+        raise ValueError(f"unknown model family {family!r}: {', '.join(_FAMILIES)}")
+    token_ids = tf.keras.Input(shape=(max_tokens,), dtype=tf.int64, name=features.TOKEN_IDS)
+    x = tf.keras.layers.Embedding(vocab_rows + 1, int(hp["embedding_dim"]), name="embedding")(token_ids)
+    return tf.keras.Model(token_ids, _FAMILIES[family](x, token_ids, hp), name=ENCODER)
+
+
+def _pool(family: str, steps, token_ids, hp):
+    """The text's vector from its steps': for the CNN and the transformer, max pooling (is the n-gram there?)
+    and mean pooling (how much of the text is like it?); for the BiGRU, attention pooling and max pooling."""
+    first = AttentionPooling(int(hp.get("rnn_units", 64)), name="attention_pooling")(steps, token_ids) \
+        if family == "bigru" else MaskedMean()(steps, token_ids) if family == "transformer" \
+        else tf.keras.layers.GlobalAveragePooling1D()(steps)
+    return tf.keras.layers.Concatenate()([first, tf.keras.layers.GlobalMaxPooling1D()(steps)])
 
 
 def build_model(vocab_rows: int, num_classes: int, max_tokens: int, hp: dict,
                 char_ngrams: Optional[dict] = None) -> tf.keras.Model:
     """char_ngrams: {"buckets", "max_ngrams"} when Transform outputs features.CHAR_NGRAM_IDS."""
     tf.keras.utils.set_random_seed(int(hp["seed"]))
-    family = hp.get("model", "cnn")
     token_ids = tf.keras.Input(shape=(max_tokens,), dtype=tf.int64, name=features.TOKEN_IDS)
     inputs = {features.TOKEN_IDS: token_ids}
-    x = tf.keras.layers.Embedding(vocab_rows, int(hp["embedding_dim"]), name="embedding")(token_ids)
-    if family == "cnn":
-        text = _cnn(x, token_ids, hp)
-    elif family == "bigru":
-        text = _bigru(x, token_ids, hp)
-    elif family == "transformer":
-        text = _transformer(x, token_ids, hp, max_tokens)
-    else:
-        raise ValueError(f"unknown model family {family!r}: cnn, bigru or transformer")
-    parts = [text]
+    parts = [_pool(hp.get("model", "cnn"), build_encoder(vocab_rows, max_tokens, hp)(token_ids), token_ids, hp)]
     if char_ngrams:
         ngram_ids = tf.keras.Input(shape=(int(char_ngrams["max_ngrams"]),), dtype=tf.int64,
                                    name=features.CHAR_NGRAM_IDS)

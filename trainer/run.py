@@ -1,6 +1,7 @@
 """The Trainer's run_fn: fit on the train split, early-stop on eval, export both serving signatures."""
 from __future__ import annotations
 
+import logging
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -12,7 +13,8 @@ from tfx_bsl.public import tfxio
 from tfx_pipeline import features
 from trainer.callbacks import VAL_MACRO_F1, ProgressLog, ValidationMacroF1
 from trainer.export import export_model
-from trainer.model import build_model
+from trainer.model import ENCODER, build_model
+from trainer.pretrain import load_encoder
 from trainer.preprocessing import vocabulary_size
 
 
@@ -79,6 +81,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     labels = list(config["labels"])
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     model = build(config, tf_transform_output, hp)
+    if fn_args.base_model:  # the encoder pretrainer's output (tfx_pipeline/components/encoder_pretrainer.py)
+        figures = load_encoder(model, fn_args.base_model, ENCODER)
+        logging.getLogger(__name__).info("the encoder starts from the one pretrained on %s texts (%s)",
+                                         figures.get("texts", "?"), fn_args.base_model)
     train = batched(examples(fn_args.train_files, fn_args.data_accessor, tf_transform_output, len(labels),
                              features.TRAIN_SPLIT), int(hp["batch_size"]), int(hp["seed"]), shuffle=True)
     validation = batched(examples(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, len(labels),

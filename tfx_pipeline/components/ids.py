@@ -12,6 +12,7 @@ DATA_GATE = "data_gate"
 SPAN_WINDOW_RESOLVER = "span_window_resolver"  # only with data.span_window > 1
 TRANSFORM = "transform"
 TUNER = "tuner"  # only with tuner.enabled
+ENCODER_PRETRAINER = "encoder_pretrainer"  # only with pretraining.enabled
 TRAINER = "trainer"
 BASELINE_RESOLVER = "latest_blessed_model_resolver"
 EVALUATOR = "evaluator"

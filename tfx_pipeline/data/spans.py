@@ -13,7 +13,7 @@ import json
 import os
 import re
 import shutil
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 from tfx_pipeline import features
 from tfx_pipeline.data.parsing import field_limit
@@ -54,10 +54,10 @@ def read_manifest(span_folder: Location) -> dict:
         return json.loads(manifest.read())
 
 
-def read_span_texts(data_root: Location, span: int) -> List[str]:
-    """The texts of a span, every split, in file order."""
+def read_span_texts(data_root: Location, span: int, splits: Sequence[str] = features.SPLITS) -> List[str]:
+    """The texts of a span's `splits` (default every split), in file order."""
     texts: List[str] = []
-    for split in features.SPLITS:
+    for split in splits:
         path = span_dir(data_root, span) / split / "data.csv"
         if is_remote(path):
             from tfx.dsl.io import fileio
