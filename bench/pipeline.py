@@ -77,11 +77,10 @@ def scratch_config(task: str, task_dir: Path, edit=None) -> Path:
     relative paths made absolute; edit(raw) may change the YAML's values first."""
     import yaml
 
+    from tfx_pipeline.config import resolve_paths
+
     source_config = ROOT / "configs" / f"{task}.yaml"
-    raw = yaml.safe_load(source_config.read_text())
-    raw["schema_file"] = str((source_config.parent / raw["schema_file"]).resolve())
-    if not raw["data"]["source"].startswith("package:"):
-        raw["data"]["source"] = str((source_config.parent / raw["data"]["source"]).resolve())
+    raw = resolve_paths(yaml.safe_load(source_config.read_text()), source_config.parent)
     shutil.rmtree(task_dir, ignore_errors=True)
     task_dir.mkdir(parents=True)
     raw["paths"] = {"workdir": str(task_dir / "work"), "serving_root": str(task_dir / "serving")}

@@ -62,11 +62,13 @@ VARIANTS = {
 ANY_MODEL = {"accuracy": {"lower_bound": 0.0, "max_drop": 1.0}, "macro_f1": {"lower_bound": 0.0, "max_drop": 1.0}}
 
 
-def _edit(task: str, variant: str):
+def _edit(task: str, variant: str, seed=None):
     hyperparameters, chars, search, pretrained = VARIANTS[variant]
 
     def edit(raw: dict) -> None:
         raw["trainer"]["hyperparameters"].update(hyperparameters)
+        if seed is not None:
+            raw["trainer"]["hyperparameters"]["seed"] = seed
         if chars:
             raw["transform"]["char_ngrams"] = dict(CHARS)
         if search:
@@ -84,7 +86,7 @@ def _test_split(span: Path):
     return [r["text"] for r in rows], [r["label"] for r in rows]
 
 
-def measure(task: str, variant: str, workdir: Path) -> dict:
+def measure(task: str, variant: str, workdir: Path, seed=None) -> dict:
     import behaviour
     from sklearn.metrics import accuracy_score, f1_score
 
@@ -92,7 +94,7 @@ def measure(task: str, variant: str, workdir: Path) -> dict:
     from tfx_pipeline.metadata.run_report import build_report
     from tfx_pipeline.pipeline import create_pipeline
 
-    config_path = scratch_config(task, workdir / task / variant.replace(" ", "_"), _edit(task, variant))
+    config_path = scratch_config(task, workdir / task / variant.replace(" ", "_"), _edit(task, variant, seed))
     config = load_config(config_path)
     run = timed([str(BIN / "mlops"), "run", "--config", str(config_path)])
     report = build_report(config, [c.id for c in create_pipeline(config).components])
@@ -149,13 +151,14 @@ def main() -> None:
     parser.add_argument("--variant", action="append", choices=list(VARIANTS), help="default: all")
     parser.add_argument("--workdir", type=Path, default=ROOT / "work" / "bench-quality")
     parser.add_argument("--json", type=Path, help="also write the raw results here (rewritten after each run)")
+    parser.add_argument("--seed", type=int, help="trainer.hyperparameters.seed for every run (default: the config's)")
     args = parser.parse_args()
     from tfx_pipeline.config import load_config
 
     results, floors = [], {}
     for task in args.task or ["sentiment", "emotion", "sst2"]:
         for variant in args.variant or list(VARIANTS):
-            result = measure(task, variant, args.workdir.resolve())
+            result = measure(task, variant, args.workdir.resolve(), args.seed)
             if task not in floors:
                 config = load_config(args.workdir.resolve() / task / variant.replace(" ", "_") / "config.yaml")
                 floors[task] = tfidf_baseline(config.paths.data_root / "span-1", list(config.labels))

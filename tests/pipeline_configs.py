@@ -23,13 +23,10 @@ def _merge(base: Dict[str, Any], updates: Dict[str, Any]) -> Dict[str, Any]:
 
 def write_config(path: Path, base: str = "sentiment", **updates: Any) -> Path:
     """Writes configs/<base>.yaml with `updates` merged in and every path made absolute into path's folder."""
-    from tfx_pipeline.config import PACKAGE_PREFIX
+    from tfx_pipeline.config import resolve_paths
 
     base_file = ROOT / "configs" / f"{base}.yaml"
-    raw = yaml.safe_load(base_file.read_text())
-    raw["schema_file"] = str((base_file.parent / raw["schema_file"]).resolve())
-    if not raw["data"]["source"].startswith(PACKAGE_PREFIX):
-        raw["data"]["source"] = str((base_file.parent / raw["data"]["source"]).resolve())
+    raw = resolve_paths(yaml.safe_load(base_file.read_text()), base_file.parent)
     raw["paths"] = {"workdir": str(path.parent / "work"), "serving_root": str(path.parent / "serving")}
     raw = _merge(raw, updates)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -555,7 +555,8 @@ def resolve_source(source: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / inner
 
 
-def _resolve_paths(raw: dict, base: Path) -> dict:
+def resolve_paths(raw: dict, base: Path) -> dict:
+    """The raw config with every relative path it names made absolute from `base` (the config file's folder)."""
     def rel(value):
         if value is None or os.path.isabs(value) or is_uri(value):
             return value
@@ -610,7 +611,7 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> PipelineConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(raw).__name__}")
     try:
-        config = PipelineConfig.model_validate(_resolve_paths(raw, path.resolve().parent))
+        config = PipelineConfig.model_validate(resolve_paths(raw, path.resolve().parent))
     except ValidationError as exc:
         raise ConfigError(_format_errors(path, exc)) from None
     source = config.source_path()

