@@ -4,7 +4,6 @@ unchanged re-run reuses the search from the cache."""
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -40,12 +39,12 @@ def _best_hyperparameters(config) -> dict:
 
 
 def _embedding_width(version_dir: Path) -> int:
-    """The token embedding's width, read from the pushed version's variables checkpoint (no character n-grams
-    in this config, so it is the only embedding table)."""
+    """The token embedding's width, read from the pushed version's restored variables (their names survive the
+    SavedModel; the checkpoint's keys for the encoder sub-model do not say which table is which)."""
     import tensorflow as tf
 
-    [width] = {shape[1] for name, shape in tf.train.list_variables(str(version_dir / "variables" / "variables"))
-               if re.search(r"/embeddings/\.ATTRIBUTES/VARIABLE_VALUE$", name)}
+    [width] = {int(v.shape[1]) for v in tf.saved_model.load(str(version_dir)).model.variables
+               if v.name == "embedding/embeddings:0"}
     return width
 
 
