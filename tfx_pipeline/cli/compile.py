@@ -2,12 +2,14 @@
 or the shape an Airflow DAG file is built from without importing TFX."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Optional
 
 import click
 
-from tfx_pipeline.config import DEFAULT_CONFIG, ConfigError, load_config
+from tfx_pipeline.cli.console import QuietOutput, log_file_path
+from tfx_pipeline.config import DEFAULT_CONFIG, ConfigError, PipelineConfig, load_config
 
 
 @click.command("compile")
@@ -27,6 +29,21 @@ def compile_pipeline(target: str, config_path: Path, output: Optional[Path], ima
         config = load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    # Building the pipeline imports TensorFlow and TFX, whose start-up noise goes to the log, not the console.
+    with QuietOutput(log_file_path(_logs_dir(config), "compile")) as quiet:
+        click.echo(_compile(target, config_path, config, output, image), file=quiet.console)
+
+
+def _logs_dir(config: PipelineConfig) -> Path:
+    try:
+        return config.logs_dir
+    except ConfigError:  # a remote workspace and no local ML Metadata: a Kubeflow config compiled on a laptop
+        return Path(tempfile.gettempdir()) / "mlops-logs"
+
+
+def _compile(target: str, config_path: Path, config: PipelineConfig, output: Optional[Path],
+             image: Optional[str]) -> str:
+    """What was written, in a sentence."""
     if target == "airflow":
         from runners.airflow import shape
 
@@ -36,8 +53,7 @@ def compile_pipeline(target: str, config_path: Path, output: Optional[Path], ima
             written = shape.compile_shape(config_path, config, output)
         except shape.ShapeFileTaken as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"airflow pipeline shape of {config_path} written to {written}")
-        return
+        return f"airflow pipeline shape of {config_path} written to {written}"
 
     from runners import kubeflow_v2_runner
 
@@ -52,4 +68,4 @@ def compile_pipeline(target: str, config_path: Path, output: Optional[Path], ima
         written = kubeflow_v2_runner.compile_pipeline(config, output, image or kubeflow_v2_runner.DEFAULT_IMAGE)
     except ConfigError as exc:
         raise click.ClickException(f"cannot compile {config_path} for {target}: {exc}") from None
-    click.echo(f"{target} pipeline spec written to {written}")
+    return f"{target} pipeline spec written to {written}"
