@@ -38,16 +38,13 @@ def other_source(path: Path, labels: list) -> tuple:
     return [r["text"] for r in rows], [r["label"] for r in rows]
 
 
-def floor_scorer(span: Path, labels: list):
-    """TF-IDF (1-2 grams) + logistic regression on the span's train split, as bench/pipeline.py's floor."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+def floor_scorer(span: Path):
+    """bench/pipeline.py's floor, fitted on the span's train split."""
+    from pipeline import tfidf_model
 
     with open(span / "train" / "data.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    classifier = LogisticRegression(max_iter=2000, C=4.0).fit(vectorizer.fit_transform([r["text"] for r in rows]),
-                                                             [r["label"] for r in rows])
+    vectorizer, classifier = tfidf_model([r["text"] for r in rows], [r["label"] for r in rows])
 
     def score(texts):
         return [dict(zip(classifier.classes_, map(float, p)))
@@ -91,7 +88,7 @@ def main() -> None:
                 if not versions:
                     continue
                 if floor is None:
-                    floor = judged(floor_scorer(config.paths.data_root / "span-1", list(config.labels)), texts, truth,
+                    floor = judged(floor_scorer(config.paths.data_root / "span-1"), texts, truth,
                                    SHARED[task])
                     results.append({"task": task, "variant": "TF-IDF floor", "rows": len(texts), **floor})
                     print(json.dumps(results[-1]), flush=True)

@@ -22,6 +22,18 @@ FAST_TRAINER = {"hyperparameters": {"embedding_dim": 32, "conv_filters": 32, "ep
                                     "batch_size": 32, "learning_rate": 0.01}}
 
 
+def small_corpus_config(folder: Path, rows: int, **sections) -> Path:
+    """A sentiment config on the default corpus's first `rows` cleaned rows (published 70/15/15 split), trained
+    fast and gated by SAMPLE_THRESHOLDS; `sections` are merged in (tuner=..., pretraining=...). Not --sample,
+    for which the Tuner is off. Needs tests/ and tests/orchestration/ on sys.path."""
+    from orchestration_helpers import corpus_rows, with_splits, write_source
+    from pipeline_configs import write_config
+
+    source = write_source(folder / "corpus.csv", with_splits(corpus_rows()[:rows]))
+    return write_config(folder / "config.yaml", "sentiment", data={"source": str(source), "split_column": "split"},
+                        trainer=FAST_TRAINER, evaluation={"thresholds": SAMPLE_THRESHOLDS}, **sections)
+
+
 def run_cli(*args: str) -> Result:
     return CliRunner().invoke(mlops, list(args), catch_exceptions=False)
 

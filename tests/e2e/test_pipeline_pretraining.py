@@ -15,10 +15,10 @@ for _path in (str(TESTS / "orchestration"), str(TESTS)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from orchestration_helpers import corpus_rows, with_splits, write_source  # noqa: E402
-from pipeline_configs import write_config  # noqa: E402
-from pipeline_helpers import FAST_TRAINER, SAMPLE_THRESHOLDS, report, run_mlops_process, states  # noqa: E402
+from orchestration_helpers import corpus_rows, with_splits  # noqa: E402
+from pipeline_helpers import report, run_mlops_process, small_corpus_config, states  # noqa: E402
 from tfx_pipeline.config import load_config  # noqa: E402
+from tfx_pipeline.metadata.store import open_store  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -28,18 +28,8 @@ PRETRAINING = {"enabled": True, "epochs": 2, "time_budget": "5m", "max_texts_per
                "texts": [{"path": str(ROOT / "data" / "sst2.csv.xz"), "split_column": "split"}]}
 
 
-def _store(config):
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(config.metadata_path)
-    return metadata_store.MetadataStore(connection)
-
-
-def _trainer_base_models(config) -> list:
+def _trainer_base_models(store) -> list:
     """The ids of the Model artifacts each Trainer execution read as its base_model."""
-    store = _store(config)
     [trainer_type] = [t for t in store.get_execution_types() if t.name.split(".")[-1] == "Trainer"]
     found = []
     for execution in store.get_executions_by_type(trainer_type.name):
@@ -50,20 +40,15 @@ def _trainer_base_models(config) -> list:
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pretraining")
-    source = write_source(folder / "corpus.csv", with_splits(corpus_rows()[:ROWS]))
-    config_path = write_config(folder / "config.yaml", "sentiment", data={"source": str(source),
-                                                                         "split_column": "split"},
-                               trainer=FAST_TRAINER, pretraining=PRETRAINING,
-                               evaluation={"thresholds": SAMPLE_THRESHOLDS})
+    config_path = small_corpus_config(tmp_path_factory.mktemp("pretraining"), ROWS, pretraining=PRETRAINING)
     first = run_mlops_process("run", "--config", str(config_path))
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     config = load_config(config_path)
-    store = _store(config)
+    store = open_store(config)
     [model] = [a for a in store.get_artifacts_by_type("Model") if a.custom_properties.get("pretraining_texts")]
     facts = {"config": config, "first": first, "first_states": states(report(config)), "model": model,
              "figures": json.loads((Path(model.uri) / "Format-Serving" / "pretraining.json").read_text()),
-             "base_models": _trainer_base_models(config)}
+             "base_models": _trainer_base_models(store)}
     again = run_mlops_process("run", "--config", str(config_path))
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     facts["again_states"] = states(report(config))

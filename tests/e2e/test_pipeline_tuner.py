@@ -14,11 +14,11 @@ for _path in (str(TESTS / "orchestration"), str(TESTS)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from orchestration_helpers import corpus_rows, with_splits, write_source  # noqa: E402
 from pipeline_configs import write_config  # noqa: E402
-from pipeline_helpers import (FAST_TRAINER, SAMPLE_THRESHOLDS, report, run_mlops_process, states,  # noqa: E402
+from pipeline_helpers import (FAST_TRAINER, report, run_mlops_process, small_corpus_config, states,  # noqa: E402
                               version_dirs)
 from tfx_pipeline.config import load_config  # noqa: E402
+from tfx_pipeline.metadata.store import open_store  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +28,7 @@ SEARCH = {"enabled": True, "trials": 2, "epochs_per_trial": 1, "time_budget": "1
 
 
 def _best_hyperparameters(config) -> dict:
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = str(config.metadata_path)
-    store = metadata_store.MetadataStore(connection)
-    [artifact] = store.get_artifacts_by_type("HyperParameters")
+    [artifact] = open_store(config).get_artifacts_by_type("HyperParameters")
     return json.loads((Path(artifact.uri) / "best_hyperparameters.txt").read_text())
 
 
@@ -50,11 +44,7 @@ def _embedding_width(version_dir: Path) -> int:
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tuner")
-    source = write_source(folder / "corpus.csv", with_splits(corpus_rows()[:ROWS]))
-    config_path = write_config(folder / "config.yaml", "sentiment", data={"source": str(source),
-                                                                         "split_column": "split"},
-                               trainer=FAST_TRAINER, tuner=SEARCH, evaluation={"thresholds": SAMPLE_THRESHOLDS})
+    config_path = small_corpus_config(tmp_path_factory.mktemp("tuner"), ROWS, tuner=SEARCH)
     first = run_mlops_process("run", "--config", str(config_path))
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     config = load_config(config_path)
