@@ -34,6 +34,26 @@ class MaskedMean(tf.keras.layers.Layer):
         return tf.reduce_sum(vectors * weights, axis=1) / (tf.reduce_sum(weights, axis=1) + 1e-6)
 
 
+class MaskedMax(tf.keras.layers.Layer):
+    """Max over the vectors whose id is not padding (0 for a text without any): [batch, steps, dim], [batch, steps]
+    -> [batch, dim]. A BiGRU's backward half outputs its initial zeros at padded steps, which a plain max reads."""
+
+    def call(self, vectors, ids):
+        present = _not_padding(ids)[..., None]
+        highest = tf.reduce_max(vectors + (1.0 - present) * -1e9, axis=1)
+        return tf.where(tf.reduce_max(present, axis=1) > 0, highest, tf.zeros_like(highest))
+
+
+class TrimPadding(tf.keras.layers.Layer):
+    """Token ids [batch, max_tokens] -> [batch, longest text's tokens] (at least 1): a recurrent layer's cost is one
+    step after another, and padding is most of a short text's steps (a tweet of 12 tokens in 64). Ids are padded
+    on the right (trainer/preprocessing.py), and with masked pooling the result is the same for any padding."""
+
+    def call(self, ids):
+        longest = tf.reduce_max(tf.reduce_sum(tf.cast(tf.not_equal(ids, 0), tf.int32), axis=1))
+        return ids[:, :tf.maximum(longest, 1)]
+
+
 class AttentionPooling(tf.keras.layers.Layer):
     """A learned score per step, softmax over the steps that are not padding, the weighted sum."""
 
@@ -48,7 +68,7 @@ class AttentionPooling(tf.keras.layers.Layer):
 
 
 class PositionEmbedding(tf.keras.layers.Layer):
-    def __init__(self, steps: int, dim: int, **kwargs):
+    def __init__(self, steps: int, dim: int, **kwargs):  # steps: the most a text has
         super().__init__(**kwargs)
         self.positions = tf.keras.layers.Embedding(steps, dim)
 
@@ -56,7 +76,7 @@ class PositionEmbedding(tf.keras.layers.Layer):
         return vectors + self.positions(tf.range(tf.shape(vectors)[1]))[None]
 
 
-def _cnn(x, token_ids, hp):
+def _cnn(x, token_ids, hp, max_tokens):
     x = tf.keras.layers.SpatialDropout1D(float(hp["dropout"]) / 2)(x)
     # One convolution per n-gram width; per step, the n-grams of every width that end there.
     convs = [tf.keras.layers.Conv1D(int(hp["conv_filters"]), int(width), padding="same", activation="relu",
@@ -64,15 +84,15 @@ def _cnn(x, token_ids, hp):
     return convs[0] if len(convs) == 1 else tf.keras.layers.Concatenate()(convs)
 
 
-def _bigru(x, token_ids, hp):
+def _bigru(x, token_ids, hp, max_tokens):
     mask = tf.keras.layers.Lambda(lambda ids: tf.not_equal(ids, 0))(token_ids)
     return tf.keras.layers.Bidirectional(tf.keras.layers.GRU(int(hp.get("rnn_units", 64)), return_sequences=True),
                                          name="bigru")(x, mask=mask)
 
 
-def _transformer(x, token_ids, hp):
+def _transformer(x, token_ids, hp, max_tokens):
     dim, heads = int(hp["embedding_dim"]), int(hp.get("attention_heads", 4))
-    x = PositionEmbedding(int(x.shape[1]), dim, name="positions")(x)
+    x = PositionEmbedding(max_tokens, dim, name="positions")(x)
     attention_mask = tf.keras.layers.Lambda(lambda ids: tf.not_equal(ids, 0)[:, None, :])(token_ids)
     for layer in range(int(hp.get("encoder_layers", 1))):
         attention = tf.keras.layers.MultiHeadAttention(heads, dim // heads, dropout=float(hp["dropout"]) / 2,
@@ -89,24 +109,28 @@ _FAMILIES = {"cnn": _cnn, "bigru": _bigru, "transformer": _transformer}
 
 
 def build_encoder(vocab_rows: int, max_tokens: int, hp: dict) -> tf.keras.Model:
-    """Token ids [batch, max_tokens] -> one vector per step [batch, max_tokens, dim]: the part of the classifier
-    that masked-token pretraining (trainer/pretrain.py) trains and the Trainer starts from.
+    """Token ids [batch, steps] (steps at most max_tokens) -> one vector per step [batch, steps, dim]: the part of
+    the classifier that masked-token pretraining (trainer/pretrain.py) trains and the Trainer starts from.
 
     The embedding has one row more than the vocabulary (vocab_rows is the id after the last one): the hidden
     token's of pretraining, which the classifier never sees."""
     family = hp.get("model", "cnn")
     if family not in _FAMILIES:
         raise ValueError(f"unknown model family {family!r}: {', '.join(_FAMILIES)}")
-    token_ids = tf.keras.Input(shape=(max_tokens,), dtype=tf.int64, name=features.TOKEN_IDS)
+    token_ids = tf.keras.Input(shape=(None,), dtype=tf.int64, name=features.TOKEN_IDS)
     x = tf.keras.layers.Embedding(vocab_rows + 1, int(hp["embedding_dim"]), name="embedding")(token_ids)
-    return tf.keras.Model(token_ids, _FAMILIES[family](x, token_ids, hp), name=ENCODER)
+    return tf.keras.Model(token_ids, _FAMILIES[family](x, token_ids, hp, max_tokens), name=ENCODER)
 
 
 def _pool(family: str, steps, token_ids, hp):
     """The text's vector from its steps': for the CNN and the transformer, max pooling (is the n-gram there?)
-    and mean pooling (how much of the text is like it?); for the BiGRU, attention pooling and max pooling."""
-    first = AttentionPooling(int(hp.get("rnn_units", 64)), name="attention_pooling")(steps, token_ids) \
-        if family == "bigru" else MaskedMean()(steps, token_ids) if family == "transformer" \
+    and mean pooling (how much of the text is like it?); for the BiGRU, attention pooling and max pooling over
+    the steps that are not padding."""
+    if family == "bigru":
+        return tf.keras.layers.Concatenate()([
+            AttentionPooling(int(hp.get("rnn_units", 64)), name="attention_pooling")(steps, token_ids),
+            MaskedMax(name="max_pooling")(steps, token_ids)])
+    first = MaskedMean()(steps, token_ids) if family == "transformer" \
         else tf.keras.layers.GlobalAveragePooling1D()(steps)
     return tf.keras.layers.Concatenate()([first, tf.keras.layers.GlobalMaxPooling1D()(steps)])
 
@@ -117,7 +141,11 @@ def build_model(vocab_rows: int, num_classes: int, max_tokens: int, hp: dict,
     tf.keras.utils.set_random_seed(int(hp["seed"]))
     token_ids = tf.keras.Input(shape=(max_tokens,), dtype=tf.int64, name=features.TOKEN_IDS)
     inputs = {features.TOKEN_IDS: token_ids}
-    parts = [_pool(hp.get("model", "cnn"), build_encoder(vocab_rows, max_tokens, hp)(token_ids), token_ids, hp)]
+    family = hp.get("model", "cnn")
+    # Only the BiGRU reads trimmed ids: its steps run one after another, while the CNN's and the transformer's
+    # run side by side, and their pooling reads the padded steps as their measured models did.
+    steps_ids = TrimPadding(name="trim_padding")(token_ids) if family == "bigru" else token_ids
+    parts = [_pool(family, build_encoder(vocab_rows, max_tokens, hp)(steps_ids), steps_ids, hp)]
     if char_ngrams:
         ngram_ids = tf.keras.Input(shape=(int(char_ngrams["max_ngrams"]),), dtype=tf.int64,
                                    name=features.CHAR_NGRAM_IDS)

@@ -150,6 +150,19 @@ def test_each_family_learns_and_serves_raw_text_through_both_signatures(transfor
     assert loaded.signatures[features.SERVING_DEFAULT](text=tf.constant([], tf.string))["scores"].shape == (0, 3)
 
 
+def test_a_bigru_scores_a_text_the_same_alone_or_beside_a_longer_one():
+    # It reads only the batch's longest text's steps: the padding a batch gives a short text must not count.
+    model = build_model(50, 3, 16, {**HP, "model": "bigru", "embedding_dim": 8, "rnn_units": 4})
+    ids = np.zeros((3, 16), np.int64)
+    ids[0, :3], ids[1, :16] = [5, 6, 7], np.arange(1, 17)
+    together = model(ids, training=False).numpy()
+    np.testing.assert_allclose(model(ids[:1], training=False).numpy()[0], together[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model(ids[1:2], training=False).numpy()[0], together[1], rtol=1e-5, atol=1e-6)
+    alone_empty = model(ids[2:], training=False).numpy()[0]  # no token at all: an answer, not NaN
+    assert np.isfinite(alone_empty).all()
+    np.testing.assert_allclose(alone_empty, together[2], rtol=1e-5, atol=1e-6)
+
+
 def test_character_ngrams_of_a_misspelt_word_overlap_the_word_s():
     from trainer.preprocessing import char_ngram_ids
 
