@@ -58,6 +58,7 @@ VARIANTS = {
     "pretrained cnn+chars": ({}, True, None, True),
     "pretrained transformer+chars": ({"model": "transformer", "attention_heads": 4, "encoder_layers": 1}, True, None,
                                      True),
+    "pretrained bigru+chars": ({"model": "bigru", "rnn_units": 64}, True, None, True),
 }
 ANY_MODEL = {"accuracy": {"lower_bound": 0.0, "max_drop": 1.0}, "macro_f1": {"lower_bound": 0.0, "max_drop": 1.0}}
 
