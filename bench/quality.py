@@ -70,12 +70,11 @@ def _edit(task: str, variant: str, seed=None):
         raw["trainer"]["hyperparameters"].update(hyperparameters)
         if seed is not None:
             raw["trainer"]["hyperparameters"]["seed"] = seed
-        if chars:
-            raw["transform"]["char_ngrams"] = dict(CHARS)
-        if search:
-            raw["tuner"] = dict(search)
-        if pretrained:
-            raw["pretraining"] = {**PRETRAINING, "texts": OTHER_TEXTS[task]}
+        # Each variant says what it has and what it has not: a task config that ships character n-grams or a
+        # pretrained encoder (configs/emotion.yaml) must not give them to the variants without.
+        raw["transform"]["char_ngrams"] = dict(CHARS) if chars else {"enabled": False}
+        raw["tuner"] = dict(search) if search else {"enabled": False}
+        raw["pretraining"] = {**PRETRAINING, "texts": OTHER_TEXTS[task]} if pretrained else {"enabled": False}
         raw["evaluation"]["thresholds"] = ANY_MODEL
 
     return edit
