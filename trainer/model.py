@@ -50,7 +50,7 @@ class TrimPadding(tf.keras.layers.Layer):
     on the right (trainer/preprocessing.py), and with masked pooling the result is the same for any padding."""
 
     def call(self, ids):
-        longest = tf.reduce_max(tf.reduce_sum(tf.cast(tf.not_equal(ids, 0), tf.int32), axis=1))
+        longest = tf.cast(tf.reduce_max(tf.reduce_sum(_not_padding(ids), axis=1)), tf.int32)
         return ids[:, :tf.maximum(longest, 1)]
 
 
