@@ -174,10 +174,12 @@ class Hyperparameters(_Strict):
         return self
     # Regularisation. Label smoothing spreads this much of each target over the other classes; class weights
     # weigh each class by (n / (k * count)) ("balanced") or its square root ("sqrt", milder), for imbalanced
-    # labels; weight decay is AdamW's, decoupled from the gradient.
+    # labels; weight decay is AdamW's, decoupled from the gradient; weight averaging is the momentum of a moving
+    # average of the weights that the model takes at each epoch's end (0: off; 0.99 averages ~100 steps).
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=0.5)
     class_weights: Literal["none", "balanced", "sqrt"] = "none"
     weight_decay: float = Field(default=0.0, ge=0.0)
+    weight_averaging: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
 class TrainerConfig(_Strict):

@@ -44,6 +44,20 @@ class ValidationMacroF1(tf.keras.callbacks.Callback):
             labels.append(np.reshape(label_batch.numpy(), [-1]))
         if logs is not None and labels:
             logs[VAL_MACRO_F1] = macro_f1(np.concatenate(labels), np.concatenate(predicted), self._num_classes)
+
+
+class AveragedWeights(tf.keras.callbacks.Callback):
+    """At each epoch's end, the model's weights become the optimizer's moving average of them (hp
+    weight_averaging), before the callbacks after it validate and keep the epoch; training goes on from them.
+    These models' validation macro-F1 peaks after one to three epochs, and the average of the last hundred or so
+    steps' weights sits in a flatter place than the last step's (Polyak averaging): over four seeds, emotion's test
+    macro-F1 0.8805 -> 0.8872 (docs/benchmarks.md). A no-op when the optimizer keeps no average."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if getattr(self.model.optimizer, "use_ema", False):
+            self.model.optimizer.finalize_variable_values(self.model.trainable_variables)
+
+
 _STEP_INTERVAL_SECONDS = 0.5
 
 

@@ -162,10 +162,14 @@ def build_model(vocab_rows: int, num_classes: int, max_tokens: int, hp: dict,
 
 
 def compile_model(model: tf.keras.Model, num_classes: int, hp: dict) -> None:
-    """Adam (AdamW with hp weight_decay), cross-entropy on label ids (smoothed with hp label_smoothing)."""
+    """Adam (AdamW with hp weight_decay), cross-entropy on label ids (smoothed with hp label_smoothing). With hp
+    weight_averaging (a momentum, such as 0.99), the optimizer also keeps an exponential moving average of the
+    weights, which trainer.callbacks.AveragedWeights makes the model's at each epoch's end."""
     learning_rate, decay = float(hp["learning_rate"]), float(hp.get("weight_decay", 0.0))
-    optimizer = tf.keras.optimizers.AdamW(learning_rate, weight_decay=decay) if decay \
-        else tf.keras.optimizers.Adam(learning_rate)
+    averaging = float(hp.get("weight_averaging", 0.0))
+    ema = {"use_ema": True, "ema_momentum": averaging} if averaging else {}
+    optimizer = tf.keras.optimizers.AdamW(learning_rate, weight_decay=decay, **ema) if decay \
+        else tf.keras.optimizers.Adam(learning_rate, **ema)
     model.compile(optimizer=optimizer, loss=sparse_cross_entropy(num_classes, float(hp.get("label_smoothing", 0.0))),
                   metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 

@@ -11,7 +11,7 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from tfx_pipeline import features
-from trainer.callbacks import VAL_MACRO_F1, ProgressLog, ValidationMacroF1
+from trainer.callbacks import VAL_MACRO_F1, AveragedWeights, ProgressLog, ValidationMacroF1
 from trainer.export import export_model
 from trainer.model import ENCODER, build_model
 from trainer.pretrain import load_encoder
@@ -96,7 +96,8 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         verbose=2,
         class_weight=class_weights(train, len(labels), hp.get("class_weights", "none")),
         callbacks=[
-            ValidationMacroF1(validation, len(labels)),  # first: the callbacks after it read its metric
+            AveragedWeights(),  # first: the epoch validated and kept is the averaged weights'
+            ValidationMacroF1(validation, len(labels)),  # before the callbacks that read its metric
             tf.keras.callbacks.EarlyStopping(monitor=VAL_MACRO_F1, mode="max", patience=int(hp["patience"]),
                                              restore_best_weights=True),
             tf.keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"),

@@ -17,7 +17,7 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from tfx_pipeline import features
-from trainer.callbacks import VAL_MACRO_F1, ValidationMacroF1
+from trainer.callbacks import VAL_MACRO_F1, AveragedWeights, ValidationMacroF1
 from trainer.run import batched, build, class_weights, examples
 
 
@@ -51,7 +51,7 @@ class TrainerSearch(keras_tuner.Tuner):
         validation = batched(self.validation, int(hp["batch_size"]), int(hp["seed"]), shuffle=False)
         history = model.fit(train, validation_data=validation, epochs=self.epochs, verbose=2,
                             class_weight=class_weights(train, num_labels, hp.get("class_weights", "none")),
-                            callbacks=[ValidationMacroF1(validation, num_labels)])
+                            callbacks=[AveragedWeights(), ValidationMacroF1(validation, num_labels)])
         return {VAL_MACRO_F1: max(history.history[VAL_MACRO_F1])}
 
     def save_model(self, trial_id, model, step=0):

@@ -42,3 +42,28 @@ def test_the_smoothed_loss_on_ids_is_the_smoothed_loss_on_one_hots():
     assert float(sparse_cross_entropy(3, 0.1)(ids, probabilities)) == pytest.approx(float(expected))
     plain = tf.keras.losses.SparseCategoricalCrossentropy()(ids, probabilities)
     assert float(sparse_cross_entropy(3, 0.0)(ids, probabilities)) == pytest.approx(float(plain))
+
+
+def test_weight_averaging_leaves_the_epoch_with_the_optimizers_average():
+    from trainer.callbacks import AveragedWeights
+    from trainer.model import compile_model
+
+    def trained(averaging):
+        tf.keras.utils.set_random_seed(0)
+        model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(3, activation="softmax")])
+        compile_model(model, 3, {"learning_rate": 0.05, "weight_averaging": averaging})
+        x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+        seen = []
+
+        class Record(tf.keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                seen.append([w.numpy().copy() for w in self.model.trainable_variables])
+        model.fit(x, np.arange(64) % 3, batch_size=8, epochs=2, verbose=0, callbacks=[AveragedWeights(), Record()])
+        return model, seen
+
+    model, seen = trained(0.9)
+    averages = model.optimizer._model_variables_moving_average
+    for weights, average in zip(seen[-1], averages):
+        np.testing.assert_allclose(weights, average.numpy())
+    _, plain = trained(0.0)
+    assert not np.allclose(seen[0][0], plain[0][0]), "the averaged weights are the last step's"
