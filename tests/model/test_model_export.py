@@ -78,6 +78,15 @@ def test_both_signatures_agree_and_return_labels_from_the_label_set(trained, tra
     assert raw["classes"].numpy()[0].tolist() == [l.encode() for l in LABELS]
 
 
+def test_the_saved_model_holds_the_weights_it_serves_not_the_optimizers_state(trained, transform_output, tmp_path):
+    model, _ = trained  # fitted: its Adam holds two moments per weight
+    export_model(model, transform_output, LABELS, str(tmp_path / "export"))
+    stored = tf.train.list_variables(str(tmp_path / "export" / "variables" / "variables"))
+    assert not [name for name, _ in stored if "optimizer" in name]
+    values = sum(int(np.prod(shape)) for name, shape in stored if name.endswith("VARIABLE_VALUE"))
+    assert values == sum(int(np.prod(w.shape)) for w in model.weights)
+
+
 def test_tf_example_signature_is_a_classify_signature(trained, transform_output, tmp_path):
     from tensorflow.core.protobuf import saved_model_pb2
 
