@@ -67,3 +67,28 @@ def test_weight_averaging_leaves_the_epoch_with_the_optimizers_average():
         np.testing.assert_allclose(weights, average.numpy())
     _, plain = trained(0.0)
     assert not np.allclose(seen[0][0], plain[0][0]), "the averaged weights are the last step's"
+
+
+def test_weight_averaging_takes_the_initial_weights_out_of_a_short_first_epoch():
+    """Four steps at momentum 0.9 would leave the initial weights 0.9 ** 4 = 0.66 of Keras' average."""
+    from trainer.callbacks import AveragedWeights
+    from trainer.model import compile_model
+
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(3, activation="softmax")])
+    compile_model(model, 3, {"learning_rate": 0.05, "weight_averaging": 0.9})
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    steps, kept = [], []
+
+    class Record(tf.keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append(self.model.get_weights())
+
+        def on_epoch_end(self, epoch, logs=None):
+            kept.append(self.model.get_weights())
+    model.fit(x, np.arange(32) % 3, batch_size=8, epochs=1, verbose=0, callbacks=[AveragedWeights(), Record()])
+
+    m, t = 0.9, len(steps)
+    for i, weights in enumerate(kept[0]):
+        expected = sum((1 - m) * m ** (t - 1 - j) * step[i] for j, step in enumerate(steps)) / (1 - m ** t)
+        np.testing.assert_allclose(weights, expected, rtol=1e-5, atol=1e-6)
