@@ -59,6 +59,10 @@ VARIANTS = {
     "pretrained transformer+chars": ({"model": "transformer", "attention_heads": 4, "encoder_layers": 1}, True, None,
                                      True),
     "pretrained bigru+chars": ({"model": "bigru", "rnn_units": 64}, True, None, True),
+    # trainer.hyperparameters.weight_averaging: the model leaves each epoch with the optimizer's average weights.
+    "averaged cnn": ({"weight_averaging": 0.99}, False, None, False),
+    "averaged cnn+chars": ({"weight_averaging": 0.99}, True, None, False),
+    "pretrained averaged cnn+chars": ({"weight_averaging": 0.99}, True, None, True),
 }
 ANY_MODEL = {"accuracy": {"lower_bound": 0.0, "max_drop": 1.0}, "macro_f1": {"lower_bound": 0.0, "max_drop": 1.0}}
 
