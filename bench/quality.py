@@ -63,6 +63,9 @@ VARIANTS = {
     "averaged cnn": ({"weight_averaging": 0.99}, False, None, False),
     "averaged cnn+chars": ({"weight_averaging": 0.99}, True, None, False),
     "pretrained averaged cnn+chars": ({"weight_averaging": 0.99}, True, None, True),
+    "pretrained averaged cnn": ({"weight_averaging": 0.99}, False, None, True),
+    "pretrained averaged bigru+chars": ({"model": "bigru", "rnn_units": 64, "weight_averaging": 0.99}, True, None,
+                                        True),
 }
 ANY_MODEL = {"accuracy": {"lower_bound": 0.0, "max_drop": 1.0}, "macro_f1": {"lower_bound": 0.0, "max_drop": 1.0}}
 
