@@ -48,24 +48,25 @@ OTHER_TEXTS = {
              {"path": str(DATA / "dair_emotion.csv.xz"), "split_column": "split"}],
 }
 PRETRAINING = {"enabled": True, "epochs": 4, "time_budget": "6m"}
+BIGRU = {"model": "bigru", "rnn_units": 64}
+TRANSFORMER = {"model": "transformer", "attention_heads": 4, "encoder_layers": 1}
+# trainer.hyperparameters.weight_averaging: the model leaves each epoch with the optimizer's average weights.
+AVERAGED = {"weight_averaging": 0.99}
 # name -> (hyperparameters over the config's, char n-grams, tuner section, pretrained encoder)
 VARIANTS = {
     "cnn": ({}, False, None, False),
     "cnn+chars": ({}, True, None, False),
-    "bigru+chars": ({"model": "bigru", "rnn_units": 64}, True, None, False),
-    "transformer+chars": ({"model": "transformer", "attention_heads": 4, "encoder_layers": 1}, True, None, False),
+    "bigru+chars": (BIGRU, True, None, False),
+    "transformer+chars": (TRANSFORMER, True, None, False),
     "tuned cnn+chars": ({}, True, SEARCH, False),
     "pretrained cnn+chars": ({}, True, None, True),
-    "pretrained transformer+chars": ({"model": "transformer", "attention_heads": 4, "encoder_layers": 1}, True, None,
-                                     True),
-    "pretrained bigru+chars": ({"model": "bigru", "rnn_units": 64}, True, None, True),
-    # trainer.hyperparameters.weight_averaging: the model leaves each epoch with the optimizer's average weights.
-    "averaged cnn": ({"weight_averaging": 0.99}, False, None, False),
-    "averaged cnn+chars": ({"weight_averaging": 0.99}, True, None, False),
-    "pretrained averaged cnn+chars": ({"weight_averaging": 0.99}, True, None, True),
-    "pretrained averaged cnn": ({"weight_averaging": 0.99}, False, None, True),
-    "pretrained averaged bigru+chars": ({"model": "bigru", "rnn_units": 64, "weight_averaging": 0.99}, True, None,
-                                        True),
+    "pretrained transformer+chars": (TRANSFORMER, True, None, True),
+    "pretrained bigru+chars": (BIGRU, True, None, True),
+    "averaged cnn": (AVERAGED, False, None, False),
+    "averaged cnn+chars": (AVERAGED, True, None, False),
+    "pretrained averaged cnn+chars": (AVERAGED, True, None, True),
+    "pretrained averaged cnn": (AVERAGED, False, None, True),
+    "pretrained averaged bigru+chars": ({**BIGRU, **AVERAGED}, True, None, True),
 }
 ANY_MODEL = {"accuracy": {"lower_bound": 0.0, "max_drop": 1.0}, "macro_f1": {"lower_bound": 0.0, "max_drop": 1.0}}
 
